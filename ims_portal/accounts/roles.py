@@ -1,0 +1,43 @@
+"""The portal's two roles and how a user holds them.
+
+A role is a Django group. Sign-in (the development form today, SSO later) decides which of
+these groups a user is in; everything else only asks the functions below.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+
+EXPORTER = "exporter"
+AUDITOR = "auditor"
+ROLES = (EXPORTER, AUDITOR)
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+    """The roles a signed-in user holds; cached on the user object for the request."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_portal_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._portal_roles = cached
+    return cached
+
+
+def is_exporter(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return EXPORTER in roles_of(user)
+
+
+def is_auditor(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return AUDITOR in roles_of(user)
+
+
+def set_roles(user: AbstractBaseUser, roles: set[str]) -> None:
+    """Make the user hold exactly these roles (and no other portal role)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+    groups = [Group.objects.get_or_create(name=name)[0] for name in sorted(roles)]
+    user.groups.remove(*Group.objects.filter(name__in=ROLES).exclude(name__in=roles))
+    user.groups.add(*groups)
+    user.__dict__.pop("_portal_roles", None)

@@ -1,0 +1,64 @@
+"""The portal's way to the cloud: one client per process, the export policy from settings,
+and the image list cached briefly so the new-export page stays fast."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from ims_portal.cloud import Client, Image
+from ims_portal.exports import rules
+
+IMAGE_LIST_CACHE_KEY = "exports:image-list:v1"
+
+
+@functools.cache
+def get_client() -> Client:
+    """The process's cloud client, configured from the environment (see README)."""
+    return Client.from_env()
+
+
+def export_policy() -> rules.ExportPolicy:
+    return rules.ExportPolicy(
+        fast_only_from_bytes=settings.IMS_EXPORT_FAST_ONLY_FROM_GB * rules.GIB,
+        max_bytes=settings.IMS_EXPORT_MAX_GB * rules.GIB,
+        refused_platforms=frozenset(settings.IMS_EXPORT_REFUSED_PLATFORMS),
+        normal_export_above_fast_limit=settings.IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageChoice:
+    """An image as the picker shows it: exportable, or disabled with the reason."""
+
+    image: Image
+    refusal: str
+    requires_quick: bool
+
+    @property
+    def exportable(self) -> bool:
+        return not self.refusal
+
+
+def image_choices(refresh: bool = False) -> list[ImageChoice]:
+    """Active images, exportable ones first, each with why it cannot be exported."""
+    images: list[Image] | None = None if refresh else cache.get(IMAGE_LIST_CACHE_KEY)
+    if images is None:
+        images = list(get_client().list_images(status="active"))
+        cache.set(IMAGE_LIST_CACHE_KEY, images, settings.IMAGE_LIST_CACHE_SECONDS)
+    policy = export_policy()
+    choices = []
+    for image in images:
+        refusal = rules.image_refusal(image, policy)
+        choices.append(
+            ImageChoice(
+                image=image,
+                refusal=refusal.message if refusal else "",
+                requires_quick=rules.requires_quick_export(image, policy),
+            )
+        )
+    choices.sort(key=lambda c: (not c.exportable, c.image.name.lower()))
+    return choices

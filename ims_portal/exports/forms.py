@@ -1,0 +1,138 @@
+"""Forms of the export pages; every export rule comes from `rules.py`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.html import format_html
+
+from ims_portal.cloud import CloudError, Image, NotFound
+from ims_portal.exports import rules
+from ims_portal.exports.cloud_access import export_policy, get_client, image_choices
+from ims_portal.exports.models import Export, Status
+
+FORMAT_CHOICES = [("", "—"), *[(f, f) for f in rules.FILE_FORMATS]]
+
+# The browser repeats the server's bucket rules for instant feedback (HTML pattern).
+BUCKET_PATTERN = r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]"
+
+
+class ExportForm(forms.Form):
+    """A new export. Validating it applies every export rule; with `fresh_image` it
+    re-reads the image from IMS, as the submit does, rather than trusting the cached list."""
+
+    image = forms.CharField(
+        max_length=64, error_messages={"required": "Choose the image to export."}
+    )
+    bucket = forms.CharField(
+        label="OBS bucket",
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "required": True,
+                "minlength": rules.BUCKET_MIN,
+                "maxlength": rules.BUCKET_MAX,
+                "pattern": BUCKET_PATTERN,
+                "autocomplete": "off",
+                "spellcheck": "false",
+            }
+        ),
+        help_text="Standard bucket in the image's region: 3 to 63 lowercase letters, digits, '-' or '.'.",
+    )
+    file_name = forms.CharField(
+        label="File name",
+        required=False,
+        strip=False,
+        widget=forms.TextInput(
+            attrs={"required": True, "maxlength": rules.OBJECT_MAX_BYTES, "autocomplete": "off"}
+        ),
+        help_text="The object to create, e.g. images/web-01.qcow2. It must not exist yet.",
+    )
+    file_format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, required=False)
+    quick = forms.BooleanField(
+        label="Fast export",
+        required=False,
+        help_text="Writes ZVHD2 without conversion; needed for images of 128 GB or more.",
+    )
+    request_token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, fresh_image: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fresh_image = fresh_image
+        self.image_record: Image | None = None
+        self.cloud_unreachable = False
+
+    def clean_bucket(self) -> str:
+        bucket = self.cleaned_data["bucket"].strip()
+        self._raise_first(rules.check_bucket(bucket))
+        return bucket
+
+    def clean_file_name(self) -> str:
+        name = self.cleaned_data["file_name"]
+        self._raise_first(rules.check_file_name(name))
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        quick = bool(data.get("quick"))
+        for violation in rules.check_format(data.get("file_format") or None, quick):
+            self.add_error(violation.field, violation.message)
+        image_id = data.get("image")
+        if not image_id:
+            return data
+        image = self._load_image(image_id)
+        if image is None:
+            return data
+        self.image_record = image
+        for violation in rules.check_image_options(image, quick, export_policy()):
+            self.add_error(violation.field, violation.message)
+        busy = Export.objects.in_flight().filter(image_id=image_id).first()
+        if busy is not None:
+            self.add_error("image", self.in_flight_message(busy))
+        return data
+
+    def in_flight_message(self, busy: Export) -> str:
+        """IMS refuses a second export of an image in flight (IMG.0148); say where it is."""
+        return format_html(
+            'This image is already being exported (<a href="{}">export #{}</a>, {}). '
+            "Wait until it ends.",
+            busy.get_absolute_url(),
+            busy.pk,
+            Status(busy.status).label.lower(),
+        )
+
+    def _load_image(self, image_id: str) -> Image | None:
+        gone = "This image no longer exists; refresh the list and choose again."
+        try:
+            if self.fresh_image:
+                return get_client().get_image(image_id)
+            image = next((c.image for c in image_choices() if c.image.id == image_id), None)
+        except NotFound:
+            image = None
+        except CloudError as error:
+            self.cloud_unreachable = True
+            self.add_error(
+                None,
+                f"The cloud could not be reached to check the image ({error.message or error}). "
+                "Nothing was submitted; try again in a moment.",
+            )
+            return None
+        if image is None:
+            self.add_error("image", gone)
+        return image
+
+    @staticmethod
+    def _raise_first(violations: list[rules.Violation]) -> None:
+        if violations:
+            raise forms.ValidationError(violations[0].message, code=violations[0].code)
+
+
+class HistoryFilterForm(forms.Form):
+    """Query-string filters of the history page; junk answers 400, not a 500."""
+
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), ("in_flight", "In flight"), *Status.choices], required=False
+    )
+    q = forms.CharField(label="Search", max_length=200, required=False, strip=True)
+    page = forms.IntegerField(min_value=1, required=False)

@@ -1,0 +1,155 @@
+"""Celery tasks that carry an export through the cloud.
+
+Tasks take an export id, never an object, and are safe to run twice: each one starts with
+a compare-and-swap on the row, so a duplicate delivery finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ims_portal.cloud import CloudError
+from ims_portal.exports import workflow
+from ims_portal.exports.cloud_access import get_client
+from ims_portal.exports.models import FOLLOWED, Export, Status, TransitionConflict
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_submit(export: Export) -> None:
+    """Send `submit_export` once the row that it reads has been committed."""
+    transaction.on_commit(lambda: submit_export.delay(export.pk))
+
+
+# acks_late: if the worker dies before the POST, the redelivered message submits; if it
+# dies after `submitting` was saved, the redelivery finds the row claimed and does nothing,
+# and the reconciler hands the export to a person as `unknown`.
+@shared_task(acks_late=True)
+def submit_export(export_id: int) -> None:
+    """Send the export POST for a queued export, exactly once."""
+    export = Export.objects.filter(pk=export_id).first()
+    if export is None or export.status != Status.QUEUED:
+        return
+    try:
+        export.transition(Status.SUBMITTING, submit_attempts=export.submit_attempts + 1)
+    except TransitionConflict:
+        return  # another delivery claimed it
+    log.info("export %s: submitting %s to %s", export.pk, export.image_id, export.bucket_url)
+    try:
+        job_id = get_client().export_image(
+            export.image_id,
+            export.bucket_url,
+            file_format=export.file_format or None,
+            quick=export.quick,
+        )
+    except CloudError as error:
+        log.warning("export %s: submit failed: %s", export.pk, error)
+        retry_in = workflow.record_submit_failure(export, error)
+        if retry_in is not None:
+            submit_export.apply_async((export.pk,), countdown=retry_in)
+        return
+    except Exception as error:
+        # A bug or an unforeseen failure after the POST may have left: never guess.
+        log.exception("export %s: unexpected error while submitting", export.pk)
+        export.transition(
+            Status.UNKNOWN,
+            error_message=f"The portal failed while submitting ({type(error).__name__}).",
+        )
+        return
+    due = timezone.now() + timedelta(seconds=workflow.poll_delay(0))
+    export.transition(
+        Status.SUBMITTED, job_id=job_id, next_poll_at=due, error_code="", error_message=""
+    )
+    log.info("export %s: submitted as job %s", export.pk, job_id)
+    schedule_poll(export.pk, due)
+
+
+def schedule_poll(export_id: int, due: datetime) -> None:
+    countdown = max(0.0, (due - timezone.now()).total_seconds())
+    poll_export.apply_async((export_id, due.isoformat()), countdown=countdown)
+
+
+@shared_task(acks_late=True)
+def poll_export(export_id: int, due: str) -> None:
+    """Ask the cloud about the export's job, record it, and poll again unless it ended.
+
+    `due` names the poll this message was scheduled as. Only the poll matching the row's
+    `next_poll_at` runs, so a poll re-sent by the reconciler and a late original never
+    both keep a chain going.
+    """
+    due_at = datetime.fromisoformat(due)
+    export = Export.objects.filter(pk=export_id, status__in=FOLLOWED, next_poll_at=due_at).first()
+    if export is None:
+        return
+    try:
+        job = get_client().get_job(export.job_id)
+    except CloudError as error:
+        if not error.retryable:
+            log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
+        else:
+            log.warning("export %s: polling failed, will retry: %s", export.pk, error)
+        job = None
+    if job is not None:
+        try:
+            workflow.apply_job(export, job)
+        except TransitionConflict:
+            return
+        if export.is_terminal:
+            log.info("export %s: %s", export.pk, export.status)
+            return
+    next_due = timezone.now() + timedelta(seconds=workflow.poll_delay(export.poll_count + 1))
+    claimed = Export.objects.filter(pk=export.pk, status__in=FOLLOWED, next_poll_at=due_at).update(
+        next_poll_at=next_due, poll_count=export.poll_count + 1
+    )
+    if claimed:
+        schedule_poll(export.pk, next_due)
+
+
+@shared_task
+def reconcile_exports() -> dict[str, int]:
+    """Put exports whose next step went missing back on track (run by Celery beat).
+
+    A lost message, a broker restart or a dead worker can leave an export waiting for a
+    task that will never come. Queued ones are sent again (no POST has left for them);
+    followed ones get a fresh poll; one stuck in `submitting` may have reached the cloud,
+    so it becomes `unknown` for a person to check, never a second POST.
+    """
+    now = timezone.now()
+    counts = {"resubmitted": 0, "repolled": 0, "unknown": 0}
+    # Longer than any back-off a live task may still be waiting out.
+    grace = timedelta(seconds=max(2 * settings.EXPORT_POLL_MAX, 60.0))
+
+    for export in Export.objects.filter(status=Status.QUEUED, updated_at__lt=now - grace):
+        submit_export.delay(export.pk)
+        counts["resubmitted"] += 1
+
+    stuck_since = now - timedelta(seconds=settings.EXPORT_SUBMITTING_TIMEOUT)
+    for export in Export.objects.filter(status=Status.SUBMITTING, submitting_at__lt=stuck_since):
+        try:
+            export.transition(
+                Status.UNKNOWN,
+                error_message="The portal stopped while submitting; the cloud may or may not "
+                "have started the export.",
+            )
+            counts["unknown"] += 1
+        except TransitionConflict:
+            pass
+
+    overdue = Q(next_poll_at__lt=now - grace) | Q(next_poll_at__isnull=True)
+    for export in Export.objects.filter(overdue, status__in=FOLLOWED):
+        claimed = Export.objects.filter(pk=export.pk, next_poll_at=export.next_poll_at).update(
+            next_poll_at=now
+        )
+        if claimed:
+            schedule_poll(export.pk, now)
+            counts["repolled"] += 1
+    if any(counts.values()):
+        log.info("reconcile: %s", counts)
+    return counts

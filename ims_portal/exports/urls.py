@@ -1,0 +1,15 @@
+from django.urls import path
+
+from ims_portal.exports import views
+
+app_name = "exports"
+
+urlpatterns = [
+    path("", views.history, name="history"),
+    path("new/", views.new_export, name="new"),
+    path("new/check/<str:field>/", views.check_field, name="check_field"),
+    path("new/images/", views.image_picker, name="image_picker"),
+    path("<int:pk>/", views.export_detail, name="detail"),
+    path("<int:pk>/status/", views.export_status, name="status"),
+    path("<int:pk>/cancel/", views.cancel_export, name="cancel"),
+]

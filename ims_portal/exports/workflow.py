@@ -1,0 +1,114 @@
+"""What each cloud answer does to an export: the decisions behind the tasks.
+
+The Celery tasks in `tasks.py` only load rows, call these, and schedule what comes next;
+keeping the decisions here lets them be read (and tested) without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from ims_portal.cloud import CloudError, Job
+from ims_portal.cloud.catalogue import explain
+from ims_portal.exports.models import FOLLOWED, Export, Status
+
+log = logging.getLogger(__name__)
+
+
+def human_error(code: str, fallback: str) -> str:
+    """The catalogue's message and remedy for an IMS code, or the cloud's own words."""
+    if not code:
+        return fallback
+    explanation = explain(code)
+    return f"{explanation.message} {explanation.remedy}".strip() or fallback
+
+
+def poll_delay(poll_count: int) -> float:
+    """Back-off between polls: start short, grow by a factor, cap, with a little jitter."""
+    delay = settings.EXPORT_POLL_FIRST * settings.EXPORT_POLL_FACTOR ** max(poll_count, 0)
+    delay = min(delay, settings.EXPORT_POLL_MAX)
+    return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+
+
+def submit_retry_delay(attempt: int) -> float:
+    return min(2.0**attempt, 60.0) * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def record_submit_failure(export: Export, error: CloudError) -> float | None:
+    """Decide what a failed export POST means; return a delay if it should be retried.
+
+    - The cloud answered with a final refusal (4xx): `rejected`, with its code.
+    - The outcome is unknown (timeout after sending, 500/502/504): `unknown`. The cloud may
+      be exporting already, so never a second POST; a person checks.
+    - The cloud surely did not act (refused connection, 429, 503): back to `queued` and
+      try again later, until the attempts run out, then `failed`.
+    """
+    message = human_error(error.code, error.message)
+    if error.outcome_unknown:
+        export.transition(
+            Status.UNKNOWN,
+            error_code=error.code,
+            error_message=f"The cloud did not confirm the export ({error}). {message}",
+        )
+        return None
+    if not error.retryable:
+        export.transition(Status.REJECTED, error_code=error.code, error_message=message)
+        return None
+    if export.submit_attempts < settings.EXPORT_SUBMIT_RETRIES:
+        export.transition(Status.QUEUED, error_code=error.code, error_message=message)
+        return submit_retry_delay(export.submit_attempts)
+    export.transition(
+        Status.FAILED,
+        error_code=error.code,
+        error_message=f"The cloud was unavailable after {export.submit_attempts} attempts. {message}",
+    )
+    return None
+
+
+def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
+    """Bring the export in line with what the cloud says of its job."""
+    now = now or timezone.now()
+    changed = (
+        job.progress != export.progress
+        or job.current_step != export.current_step
+        or (job.status == "RUNNING") != (export.status == Status.RUNNING)
+    )
+    fields = {
+        "progress": job.progress,
+        "current_step": job.current_step,
+        "job_begin_time": job.begin_time,
+        "job_end_time": job.end_time,
+    }
+    if changed:
+        fields["last_change_at"] = now
+    if job.status == "SUCCESS":
+        fields["progress"] = 1.0
+        export.transition(Status.SUCCEEDED, **fields)
+    elif job.status == "FAIL":
+        export.transition(
+            Status.FAILED,
+            error_code=job.error_code,
+            error_message=human_error(job.error_code, job.fail_reason)
+            + (f" (cloud: {job.fail_reason})" if job.fail_reason and job.error_code else ""),
+            **fields,
+        )
+    elif job.status == "RUNNING" and export.status == Status.SUBMITTED:
+        export.transition(Status.RUNNING, **fields)
+    else:
+        fields["updated_at"] = now
+        Export.objects.filter(pk=export.pk, status=export.status).update(**fields)
+        for name, value in fields.items():
+            setattr(export, name, value)
+
+
+def is_stalled(export: Export, now: datetime | None = None) -> bool:
+    """A followed job that has shown no change for EXPORT_STALLED_AFTER seconds."""
+    if export.status not in FOLLOWED or export.last_change_at is None:
+        return False
+    now = now or timezone.now()
+    return now - export.last_change_at > timedelta(seconds=settings.EXPORT_STALLED_AFTER)

@@ -1,0 +1,248 @@
+"""Settings for the IMS Export Portal, all read from the environment (12-factor).
+
+Every value has a development default that runs the whole product on one machine with
+nothing else installed: SQLite, the cloud simulator, and a broker embedded in the file
+system when no Redis answers. Production sets DEBUG off, which turns every such default
+into a loud error instead of a silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+
+
+def secret(name: str, default: str | None = None) -> str | None:
+    """Read a secret from NAME, or from the file named by NAME_FILE (Docker/K8s secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return env.str(name, default=default)
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = secret("SECRET_KEY", default="dev-only-not-secret" if DEBUG else None)
+if not SECRET_KEY:
+    raise ImproperlyConfigured("Set SECRET_KEY (or SECRET_KEY_FILE) when DEBUG is off.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "ims_portal.accounts",
+    "ims_portal.exports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "ims_portal.accounts.middleware.HtmxLoginRedirectMiddleware",
+]
+
+ROOT_URLCONF = "ims_portal.urls"
+WSGI_APPLICATION = "ims_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "ims_portal.accounts.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# The pages run under a strict CSP: no inline script or style; htmx's own script tag
+# carries the nonce.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one SQLite file in development: wait for locks, and take
+    # the write lock at BEGIN so concurrent writers queue instead of failing mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "exports:history"
+LOGOUT_REDIRECT_URL = "accounts:login"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+
+# --- Broker and cache ----------------------------------------------------------------------
+
+
+def _redis_answers(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), 0.3):
+            return True
+    except OSError:
+        return False
+
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+_broker = env.str("CELERY_BROKER_URL", default="")
+if not _broker:
+    if _redis_answers(REDIS_URL):
+        _broker = REDIS_URL
+    elif DEBUG:
+        # No Redis in development: an embedded broker in the file system, so the product
+        # still runs with nothing installed. Never in production, where it would hide a fault.
+        _broker = "filesystem://"
+    else:
+        raise ImproperlyConfigured(f"No broker: Redis at REDIS_URL={REDIS_URL} does not answer.")
+BROKER_IS_EMBEDDED = _broker.startswith("filesystem://")
+
+CELERY_BROKER_URL = _broker
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(VAR_DIR / "broker"),
+        "data_folder_out": str(VAR_DIR / "broker"),
+        "processed_folder": str(VAR_DIR / "broker-processed"),
+        "store_processed": False,
+    }
+    if BROKER_IS_EMBEDDED
+    else {}
+)
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = 5 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-exports": {
+        "task": "ims_portal.exports.tasks.reconcile_exports",
+        "schedule": env.float("EXPORT_RECONCILE_EVERY", default=30.0),
+    },
+}
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if not BROKER_IS_EMBEDDED and _broker == REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
+}
+
+
+# --- The cloud ----------------------------------------------------------------------------
+
+# Without IMS_ENDPOINT in development, the portal talks to the simulator that the run
+# command starts on this port.
+SIMULATOR_PORT = env.int("SIMULATOR_PORT", default=8400)
+IMS_ENDPOINT = env.str("IMS_ENDPOINT", default="")
+if not IMS_ENDPOINT and DEBUG:
+    IMS_ENDPOINT = f"http://127.0.0.1:{SIMULATOR_PORT}"
+    os.environ.setdefault("IMS_ENDPOINT", IMS_ENDPOINT)
+    os.environ.setdefault("IAM_ENDPOINT", IMS_ENDPOINT)
+    os.environ.setdefault("IMS_PROJECT_ID", "0605767e5a80d5762fb2c0142f5a4d6f")
+    os.environ.setdefault("IAM_USERNAME", "portal")
+    os.environ.setdefault("IAM_PASSWORD", "portal-password")
+    os.environ.setdefault("IAM_DOMAIN", "example-domain")
+IMS_REGION = env.str("IMS_REGION", default="eu-de")
+
+# Where the clouds differ (see exports/rules.py). Defaults are Open Telekom Cloud's.
+IMS_EXPORT_FAST_ONLY_FROM_GB = env.int("IMS_EXPORT_FAST_ONLY_FROM_GB", default=128)
+IMS_EXPORT_MAX_GB = env.int("IMS_EXPORT_MAX_GB", default=1024)
+IMS_EXPORT_REFUSED_PLATFORMS = env.list("IMS_EXPORT_REFUSED_PLATFORMS", default=["Windows", "SUSE"])
+IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT = env.bool("IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT", default=False)
+
+# How the portal follows a job: first poll after EXPORT_POLL_FIRST seconds, growing by
+# EXPORT_POLL_FACTOR up to EXPORT_POLL_MAX. A job with no visible change for
+# EXPORT_STALLED_AFTER seconds is shown as stalled (and still followed).
+EXPORT_POLL_FIRST = env.float("EXPORT_POLL_FIRST", default=3.0)
+EXPORT_POLL_FACTOR = env.float("EXPORT_POLL_FACTOR", default=1.5)
+EXPORT_POLL_MAX = env.float("EXPORT_POLL_MAX", default=60.0)
+EXPORT_STALLED_AFTER = env.float("EXPORT_STALLED_AFTER", default=15 * 60.0)
+EXPORT_SUBMIT_RETRIES = env.int("EXPORT_SUBMIT_RETRIES", default=5)
+EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=10 * 60.0)
+IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}

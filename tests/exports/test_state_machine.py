@@ -1,0 +1,74 @@
+"""Every status change goes through Export.transition, which refuses illegal and raced moves."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from ims_portal.exports.models import (
+    Export,
+    IllegalTransition,
+    Status,
+    StatusChange,
+    TransitionConflict,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_legal_move_saves_the_status_its_timestamp_and_a_history_row(alice, make_export):
+    export = make_export(alice)
+    export.transition(Status.SUBMITTING, submit_attempts=1)
+    export.transition(Status.SUBMITTED, job_id="job-1")
+
+    stored = Export.objects.get(pk=export.pk)
+    assert stored.status == Status.SUBMITTED
+    assert stored.job_id == "job-1"
+    assert stored.submitting_at is not None and stored.submitted_at is not None
+    assert list(stored.history.values_list("from_status", "to_status")) == [
+        ("queued", "submitting"),
+        ("submitting", "submitted"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "to"),
+    [
+        (Status.QUEUED, Status.SUBMITTED),  # never skip the "submitting" marker before the POST
+        (Status.SUBMITTING, Status.SUBMITTING),
+        (Status.UNKNOWN, Status.QUEUED),  # unknown is for a person, never an automatic retry
+        (Status.SUCCEEDED, Status.RUNNING),
+        (Status.REJECTED, Status.QUEUED),
+    ],
+)
+def test_an_illegal_move_is_refused_and_nothing_is_written(alice, make_export, start, to):
+    export = make_export(alice, status=start)
+    with pytest.raises(IllegalTransition):
+        export.transition(to)
+    assert Export.objects.get(pk=export.pk).status == start
+    assert not StatusChange.objects.exists()
+
+
+def test_a_move_raced_by_another_worker_is_a_conflict_and_writes_nothing(alice, make_export):
+    export = make_export(alice)
+    other_copy = Export.objects.get(pk=export.pk)
+    other_copy.transition(Status.SUBMITTING)
+
+    with pytest.raises(TransitionConflict):
+        export.transition(Status.SUBMITTING)
+    assert StatusChange.objects.count() == 1
+
+
+def test_the_database_allows_one_export_in_flight_per_image(alice, bob, make_export):
+    first = make_export(alice, image_id="img-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_export(bob, image_id="img-1")
+    first.transition(Status.CANCELLED)
+    make_export(bob, image_id="img-1")  # once it has ended, the image is free again
+
+
+def test_visible_to_gives_exporters_their_own_and_auditors_everything(
+    alice, bob, carol, make_export
+):
+    mine = make_export(alice)
+    theirs = make_export(bob)
+    assert list(Export.objects.visible_to(alice)) == [mine]
+    assert set(Export.objects.visible_to(carol)) == {mine, theirs}

@@ -1,0 +1,226 @@
+"""The export pages through Django's test client; the cloud is the simulator."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from ims_portal.exports.models import Export, Status
+from ims_portal.simulator import seed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def cloud(cloud_settings, sim):
+    from django.core.cache import cache
+
+    cache.clear()  # the image list is cached; each test starts from the simulator's seed
+    return sim
+
+
+def form_data(**fields) -> dict[str, str]:
+    return {
+        "image": seed.SMALL_CENTOS,
+        "bucket": "ims-exports",
+        "file_name": "web.qcow2",
+        "file_format": "qcow2",
+        "request_token": str(uuid.uuid4()),
+        **fields,
+    }
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def test_every_page_requires_sign_in(client, alice, make_export):
+    export = make_export(alice)
+    for url in (
+        reverse("exports:history"),
+        reverse("exports:new"),
+        reverse("exports:detail", args=[export.pk]),
+        reverse("exports:status", args=[export.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_an_expired_session_inside_htmx_sends_the_browser_to_sign_in(client, alice, make_export):
+    export = make_export(alice)
+    url = reverse("exports:status", args=[export.pk])
+    response = client.get(
+        url,
+        headers={
+            "HX-Request": "true",
+            "HX-Current-URL": f"http://testserver{export.get_absolute_url()}",
+        },
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("accounts:login"))
+
+
+def test_the_new_export_page_lists_images_with_the_reason_some_cannot_be_exported(as_alice):
+    response = as_alice.get(reverse("exports:new"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'value="{seed.SMALL_CENTOS}"' in html
+    assert "Public images cannot be exported." in html
+    assert "Full-ECS images cannot be exported." in html
+    assert "ISO images cannot be exported." in html
+
+
+def test_a_valid_post_saves_a_queued_export_and_redirects_to_it(
+    as_alice, alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = as_alice.post(reverse("exports:new"), form_data())
+    export = Export.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == export.get_absolute_url()
+    assert export.status == Status.QUEUED
+    assert export.owner == alice
+    assert export.bucket_url == "ims-exports:web.qcow2"
+    assert len(callbacks) == 1  # submit_export, sent only once the row is committed
+
+
+def test_the_same_form_posted_twice_makes_one_export(as_alice, django_capture_on_commit_callbacks):
+    data = form_data()
+    with django_capture_on_commit_callbacks():
+        first = as_alice.post(reverse("exports:new"), data)
+        second = as_alice.post(reverse("exports:new"), data)
+    assert Export.objects.count() == 1
+    assert first["Location"] == second["Location"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "text"),
+    [
+        ({"bucket": "Bad_Bucket"}, "bucket", "lowercase"),
+        ({"bucket": ""}, "bucket", "Enter the name"),
+        ({"file_name": ""}, "file_name", "Enter the name of the file"),
+        ({"file_name": "/abs.qcow2"}, "file_name", "must not start with"),
+        ({"quick": "on"}, "file_format", "leave the format empty"),
+        ({"file_format": ""}, "file_format", "Choose a format"),
+        ({"image": seed.FULL_ECS}, "image", "Full-ECS"),
+        ({"image": seed.WINDOWS_DERIVED}, "image", "Windows"),
+        ({"image": seed.ENCRYPTED, "quick": "on", "file_format": ""}, "quick", "Encrypted"),
+        ({"image": "no-such-image"}, "image", "no longer exists"),
+    ],
+)
+def test_every_rule_puts_its_message_on_its_field_and_nothing_is_saved(
+    as_alice, fields, field, text
+):
+    response = as_alice.post(reverse("exports:new"), form_data(**fields))
+    assert response.status_code == 422
+    form = response.context["form"]
+    assert any(text in error for error in form.errors[field]), form.errors
+    assert not Export.objects.exists()
+    # What the user typed is kept.
+    assert form["bucket"].value() == form_data(**fields)["bucket"]
+
+
+def test_an_image_already_in_flight_cannot_get_a_second_export(as_alice, bob, make_export):
+    busy = make_export(bob, image_id=seed.SMALL_CENTOS)
+    response = as_alice.post(reverse("exports:new"), form_data())
+    assert response.status_code == 422
+    assert f"export #{busy.pk}" in str(response.context["form"].errors["image"])
+
+
+def test_the_field_check_answers_only_that_fields_partial(as_alice):
+    response = as_alice.post(
+        reverse("exports:check_field", args=["bucket"]),
+        form_data(bucket="ab"),
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.strip().startswith('<div class="field-errors" id="errors-bucket"')
+    assert "3 to 63" in html
+
+
+def test_an_unreachable_cloud_at_submit_keeps_the_input_and_says_so(as_alice, sim):
+    sim.control.fault(status=503, count=50)
+    response = as_alice.post(reverse("exports:new"), form_data())
+    assert response.status_code == 503
+    assert "could not be reached" in response.content.decode()
+    assert response.context["form"]["file_name"].value() == "web.qcow2"
+    assert not Export.objects.exists()
+
+
+def test_another_users_export_is_not_found(as_alice, bob, make_export):
+    theirs = make_export(bob)
+    for name in ("exports:detail", "exports:status"):
+        assert as_alice.get(reverse(name, args=[theirs.pk])).status_code == 404
+    assert as_alice.post(reverse("exports:cancel", args=[theirs.pk])).status_code == 404
+
+
+def test_an_auditor_reads_every_export_but_cannot_create_or_cancel(
+    client, carol, alice, make_export
+):
+    export = make_export(alice)
+    client.force_login(carol)
+    assert client.get(export.get_absolute_url()).status_code == 200
+    assert "alice" in client.get(reverse("exports:history")).content.decode()
+    assert client.get(reverse("exports:new")).status_code == 403
+    assert client.post(reverse("exports:new"), form_data()).status_code == 403
+    assert client.post(reverse("exports:cancel", args=[export.pk])).status_code == 403
+    assert Export.objects.get().status == Status.QUEUED
+
+
+def test_the_status_fragment_polls_while_in_flight_and_stops_at_the_end(
+    as_alice, alice, make_export
+):
+    export = make_export(alice)
+    url = reverse("exports:status", args=[export.pk])
+    live = as_alice.get(url, headers={"HX-Request": "true"})
+    assert live.status_code == 200 and 'hx-trigger="every 2s"' in live.content.decode()
+
+    export.transition(Status.CANCELLED)
+    final = as_alice.get(url, headers={"HX-Request": "true"})
+    assert final.status_code == 286  # htmx: stop polling
+    assert "hx-trigger" not in final.content.decode()
+
+
+def test_the_export_page_includes_the_same_status_partial(as_alice, alice, make_export):
+    export = make_export(alice)
+    page = as_alice.get(export.get_absolute_url()).content.decode()
+    fragment = as_alice.get(reverse("exports:status", args=[export.pk])).content.decode()
+    assert 'id="export-status"' in page
+    assert fragment.strip().split("\n")[0] in page
+
+
+def test_history_filters_by_status_and_text_and_refuses_junk(as_alice, alice, make_export):
+    make_export(alice, image_name="alpha", status=Status.SUCCEEDED)
+    make_export(alice, image_name="beta", bucket="other-bucket")
+    url = reverse("exports:history")
+    assert "beta" not in as_alice.get(url, {"status": "succeeded"}).content.decode()
+    assert "alpha" not in as_alice.get(url, {"q": "other-bucket"}).content.decode()
+    assert as_alice.get(url, {"status": "bogus"}).status_code == 400
+    assert as_alice.get(url, {"page": "x"}).status_code == 400
+
+
+def test_history_fragment_for_htmx_and_page_otherwise(as_alice, alice, make_export):
+    make_export(alice)
+    url = reverse("exports:history")
+    fragment = as_alice.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="history-rows"')
+    assert "<html" in as_alice.get(url).content.decode()
+
+
+def test_history_queries_do_not_grow_with_the_rows(
+    as_alice, alice, make_export, django_assert_max_num_queries
+):
+    for _ in range(3):
+        make_export(alice, status=Status.SUCCEEDED)
+    with django_assert_max_num_queries(10) as few:
+        as_alice.get(reverse("exports:history"))
+    for _ in range(20):
+        make_export(alice, status=Status.SUCCEEDED)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        as_alice.get(reverse("exports:history"))

@@ -1,0 +1,136 @@
+"""Real parts for integration and browser tests: a Celery worker process on Redis, working
+on the test database, talking to the simulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from ims_portal.exports import cloud_access
+from ims_portal.simulator import defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Fast follow-up so that a whole export takes seconds.
+FAST_FOLLOW = {
+    "EXPORT_POLL_FIRST": "0.3",
+    "EXPORT_POLL_FACTOR": "1.2",
+    "EXPORT_POLL_MAX": "1",
+    "EXPORT_SUBMIT_RETRIES": "2",
+}
+
+
+def cloud_env(simulator_url: str) -> dict[str, str]:
+    return {
+        "IMS_ENDPOINT": simulator_url,
+        "IAM_ENDPOINT": simulator_url,
+        "IMS_PROJECT_ID": defaults.PROJECT_ID,
+        "IAM_USERNAME": defaults.IAM_USERNAME,
+        "IAM_PASSWORD": defaults.IAM_PASSWORD,
+        "IAM_DOMAIN": defaults.IAM_DOMAIN,
+    }
+
+
+@pytest.fixture(scope="session")
+def portal_queue() -> str:
+    # A queue of our own, so a developer's running worker never takes the tests' tasks.
+    return f"ims-portal-tests-{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def cloud_settings(simulator, portal_queue) -> Iterator[dict[str, str]]:
+    """Point this process (the web side) at the simulator and the test queue."""
+    from django.conf import settings
+
+    env = {**cloud_env(simulator.url), **FAST_FOLLOW}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    overridden = {key: getattr(settings, key) for key in FAST_FOLLOW}
+    for key, value in FAST_FOLLOW.items():
+        setattr(settings, key, float(value))
+    from ims_portal.celery import app
+
+    app.conf.task_default_queue = portal_queue
+    cloud_access.get_client.cache_clear()
+    yield env
+    cloud_access.get_client.cache_clear()
+    for key, value in overridden.items():
+        setattr(settings, key, value)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "celery", "-A", "ims_portal", "worker",
+        "--loglevel", "INFO", "--concurrency", "2", "--without-mingle", "--without-gossip",
+        "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited: {log.read_text()[-2000:]}")
+        if b"ready." in log.read_bytes():
+            return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"worker did not start: {log.read_text()[-2000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def worker_env(cloud_settings, portal_queue, django_db_setup, django_db_blocker) -> dict[str, str]:
+    """The environment of a worker that shares this test session's database and queue."""
+    with django_db_blocker.unblock():
+        database = connection.settings_dict["NAME"]
+    from django.conf import settings
+
+    return {
+        **os.environ,
+        **cloud_settings,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": portal_queue,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(worker_env, tmp_path_factory) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process for the whole session."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = start_worker(worker_env, log)
+    yield process
+    stop(process)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30, every: float = 0.2) -> object:
+    """Poll until `predicate()` is truthy; fail with its last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = predicate()
+    assert value, "condition not reached in time"
+    return value

@@ -1,0 +1,104 @@
+"""An export from the form to its end, with every real part: the web view in this process,
+PostgreSQL, Redis, a Celery worker process, and the simulator as the cloud."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from ims_portal.exports.models import Export, Status
+from ims_portal.simulator import seed
+from tests.integration.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def exporter(client, django_user_model, cloud_settings, sim):
+    from ims_portal.accounts.roles import EXPORTER, set_roles
+
+    user = django_user_model.objects.create_user("alice", "alice@example.com", "pw")
+    set_roles(user, {EXPORTER})
+    client.force_login(user)
+    return client
+
+
+def post_export(client, image_id: str, **fields) -> object:
+    data = {
+        "image": image_id,
+        "bucket": "ims-exports",
+        "file_name": f"it-{uuid.uuid4().hex[:8]}.qcow2",
+        "file_format": "qcow2",
+        "request_token": str(uuid.uuid4()),
+        **fields,
+    }
+    return client.post(reverse("exports:new"), data)
+
+
+def final_status(export_id: int) -> str | None:
+    export = Export.objects.get(pk=export_id)
+    return export.status if export.is_terminal else None
+
+
+def test_an_export_goes_from_the_form_to_succeeded(exporter, celery_worker_process, sim):
+    response = post_export(exporter, seed.SMALL_CENTOS)
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert response["Location"] == export.get_absolute_url()
+
+    assert wait_for(lambda: final_status(export.pk), timeout=60) == Status.SUCCEEDED
+    export.refresh_from_db()
+    assert export.job_id
+    assert export.progress == 1.0
+    assert export.finished_at and export.submitted_at
+    statuses = [change.to_status for change in export.history.all()]
+    assert statuses[:2] == ["submitting", "submitted"]
+    assert statuses[-1] == "succeeded"
+    posts = [r for r in sim.control.requests() if r["method"] == "POST" and "/file" in r["path"]]
+    assert len(posts) == 1
+
+
+def test_an_image_whose_job_fails_ends_failed_with_the_cloud_reason(
+    exporter, celery_worker_process
+):
+    post_export(exporter, seed.FAILS_DURING_EXPORT)
+    export = Export.objects.get()
+    assert wait_for(lambda: final_status(export.pk), timeout=60) == Status.FAILED
+    export.refresh_from_db()
+    assert export.error_code
+    assert export.error_message
+
+
+def test_an_export_the_cloud_refuses_at_submit_ends_rejected_with_its_code(
+    exporter, celery_worker_process
+):
+    # The object already exists in the bucket: only the cloud knows, so the form lets it through.
+    post_export(exporter, seed.SMALL_UBUNTU, file_name="existing.qcow2")
+    export = Export.objects.get()
+    assert wait_for(lambda: final_status(export.pk), timeout=30) == Status.REJECTED
+    export.refresh_from_db()
+    assert export.error_code == "IMG.0070"
+    assert "exists" in export.error_message.lower()
+
+
+def test_a_cloud_that_answers_500_to_the_export_post_leaves_it_unknown_and_posts_once(
+    exporter, celery_worker_process, sim
+):
+    sim.control.fault(status=500, count=1, method="POST", path="/file")
+    post_export(exporter, seed.SMALL_DEBIAN)
+    export = Export.objects.get()
+    assert wait_for(lambda: final_status(export.pk), timeout=30) == Status.UNKNOWN
+    posts = [r for r in sim.control.requests() if r["method"] == "POST" and "/file" in r["path"]]
+    assert len(posts) == 1
+
+
+def test_a_cloud_that_answers_503_is_asked_again_later_and_the_export_succeeds(
+    exporter, celery_worker_process, sim
+):
+    sim.control.fault(status=503, count=1, method="POST", path="/file")
+    post_export(exporter, seed.SMALL_FEDORA)
+    export = Export.objects.get()
+    assert wait_for(lambda: final_status(export.pk), timeout=60) == Status.SUCCEEDED
+    assert export.history.filter(from_status="submitting", to_status="queued").exists()

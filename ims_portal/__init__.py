@@ -1,4 +1,6 @@
-# Load the Celery app with Django so that @shared_task binds to it.
-from ims_portal.celery import app as celery_app
+"""The IMS Export Portal.
 
-__all__ = ("celery_app",)
+The Celery app is loaded by `ims_portal.exports.apps` when Django starts (so that
+`@shared_task` binds to it), not here: the simulator and the cloud client live in this
+package too and must import without Django.
+"""

@@ -162,6 +162,8 @@ if not _broker:
         # No Redis in development: an embedded broker in the file system, so the product
         # still runs with nothing installed. Never in production, where it would hide a fault.
         _broker = "filesystem://"
+        for folder in ("broker", "broker-processed"):
+            (VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
     else:
         raise ImproperlyConfigured(f"No broker: Redis at REDIS_URL={REDIS_URL} does not answer.")
 BROKER_IS_EMBEDDED = _broker.startswith("filesystem://")

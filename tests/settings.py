@@ -11,3 +11,10 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims_po
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from ims_portal.settings import *  # noqa: F403
+
+# Tests serve static files from the source folders; no collectstatic, no manifest.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_AUTOREFRESH = True

@@ -132,11 +132,7 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
     export = get_object_or_404(
         Export.objects.visible_to(request.user).select_related("owner"), pk=pk
     )
-    context = {
-        "export": export,
-        "progress": progress_of(export),
-        "history": export.history.all(),
-    }
+    context = {"export": export, "progress": progress_of(export)}
     return TemplateResponse(request, "exports/detail.html", context)
 
 

@@ -91,6 +91,15 @@
     }
   }
 
+  // The picker can list hundreds of images: narrow it as the user types.
+  form.addEventListener("input", function (event) {
+    if (event.target.id !== "image-filter") return;
+    const words = event.target.value.toLowerCase().split(/\s+/).filter(Boolean);
+    form.querySelectorAll("#image-picker tbody tr[data-search]").forEach(function (row) {
+      row.hidden = !words.every(function (word) { return row.dataset.search.includes(word); });
+    });
+  });
+
   bucket.addEventListener("input", function () {
     const problem = bucketProblem(bucket.value);
     bucket.setCustomValidity(problem);

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from ims_portal.accounts.roles import EXPORTER, set_roles
 from ims_portal.simulator import seed
 from tests.browser.conftest import sign_in
 
@@ -14,15 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def alice(django_user_model):
-    user = django_user_model.objects.create_user("alice", "alice@example.com", "alice-pw-1")
-    set_roles(user, {EXPORTER})
-    return user
-
-
-@pytest.fixture
 def new_export_page(page, live_server, alice, cloud_settings, sim):
-    sign_in(page, live_server, "alice", "alice-pw-1")
+    sign_in(page, live_server, "alice", "pw-alice")
     page.click("text=New export")
     page.wait_for_selector("#export-form")
     return page
@@ -60,7 +52,7 @@ def test_an_export_is_submitted_progresses_live_to_done_and_appears_in_history(
     new_export_page, live_server, celery_worker_process, sim
 ):
     page = new_export_page
-    sim.control.configure(speed=20)  # a few seconds for a small image: long enough to watch
+    sim.control.configure(speed=6)  # a few seconds for a small image: long enough to watch
     file_name = f"browser-{uuid.uuid4().hex[:8]}.qcow2"
     page.check(f"#image-{seed.SMALL_CENTOS}")
     page.fill("#id_bucket", "ims-exports")

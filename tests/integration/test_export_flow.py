@@ -10,18 +10,14 @@ from django.urls import reverse
 
 from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
-from tests.integration.conftest import wait_for
+from tests.portal_fixtures import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def exporter(client, django_user_model, cloud_settings, sim):
-    from ims_portal.accounts.roles import EXPORTER, set_roles
-
-    user = django_user_model.objects.create_user("alice", "alice@example.com", "pw")
-    set_roles(user, {EXPORTER})
-    client.force_login(user)
+def exporter(client, alice, cloud_settings, sim):
+    client.force_login(alice)
     return client
 
 
@@ -35,6 +31,16 @@ def post_export(client, image_id: str, **fields) -> object:
         **fields,
     }
     return client.post(reverse("exports:new"), data)
+
+
+def export_posts(sim) -> list[dict]:
+    """Export POSTs the cloud took up: a 401 one (stale token after a simulator reset) is
+    answered before IMS looks at it, and the client then repeats it once, by design."""
+    return [
+        request
+        for request in sim.control.requests(method="POST", path_contains="/file")
+        if request["status"] != 401
+    ]
 
 
 def final_status(export_id: int) -> str | None:
@@ -56,8 +62,8 @@ def test_an_export_goes_from_the_form_to_succeeded(exporter, celery_worker_proce
     statuses = [change.to_status for change in export.history.all()]
     assert statuses[:2] == ["submitting", "submitted"]
     assert statuses[-1] == "succeeded"
-    posts = [r for r in sim.control.requests() if r["method"] == "POST" and "/file" in r["path"]]
-    assert len(posts) == 1
+    assert len(export_posts(sim)) == 1
+    assert len(sim.control.jobs()) == 1
 
 
 def test_an_image_whose_job_fails_ends_failed_with_the_cloud_reason(
@@ -86,18 +92,17 @@ def test_an_export_the_cloud_refuses_at_submit_ends_rejected_with_its_code(
 def test_a_cloud_that_answers_500_to_the_export_post_leaves_it_unknown_and_posts_once(
     exporter, celery_worker_process, sim
 ):
-    sim.control.fault(status=500, count=1, method="POST", path="/file")
+    sim.control.fault(status=500, count=1, methods="POST", paths="/file$")
     post_export(exporter, seed.SMALL_DEBIAN)
     export = Export.objects.get()
     assert wait_for(lambda: final_status(export.pk), timeout=30) == Status.UNKNOWN
-    posts = [r for r in sim.control.requests() if r["method"] == "POST" and "/file" in r["path"]]
-    assert len(posts) == 1
+    assert len(export_posts(sim)) == 1
 
 
 def test_a_cloud_that_answers_503_is_asked_again_later_and_the_export_succeeds(
     exporter, celery_worker_process, sim
 ):
-    sim.control.fault(status=503, count=1, method="POST", path="/file")
+    sim.control.fault(status=503, count=1, methods="POST", paths="/file$")
     post_export(exporter, seed.SMALL_FEDORA)
     export = Export.objects.get()
     assert wait_for(lambda: final_status(export.pk), timeout=60) == Status.SUCCEEDED

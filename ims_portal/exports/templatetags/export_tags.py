@@ -18,3 +18,9 @@ def duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {seconds:02d} s"
     return f"{seconds} s"
+
+
+@register.filter
+def step_name(value: str) -> str:
+    """The cloud names steps like `waiting_for_scheduling`; show them as words."""
+    return value.replace("_", " ")

@@ -1,5 +1,5 @@
-"""Real parts for integration and browser tests: a Celery worker process on Redis, working
-on the test database, talking to the simulator."""
+"""Fixtures of the portal's tests: the web side pointed at the simulator, and a real Celery
+worker process on Redis, working on the test database. Loaded from `tests/conftest.py`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 
+from ims_portal.accounts.roles import AUDITOR, EXPORTER, set_roles
 from ims_portal.exports import cloud_access
+from ims_portal.exports.models import Export
 from ims_portal.simulator import defaults
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 # Fast follow-up so that a whole export takes seconds.
 FAST_FOLLOW = {
@@ -134,3 +138,50 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30, every: float 
         value = predicate()
     assert value, "condition not reached in time"
     return value
+
+
+# --- Personas: two exporters and an auditor -----------------------------------------------
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, *roles: str):
+        user = get_user_model().objects.create_user(
+            username, f"{username}@example.com", "pw-" + username
+        )
+        set_roles(user, set(roles))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice", EXPORTER)
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob", EXPORTER)
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol", AUDITOR)
+
+
+@pytest.fixture
+def make_export(db):
+    def make(owner, **fields) -> Export:
+        values = dict(
+            image_id=str(uuid.uuid4()),
+            image_name="web-01",
+            image_size=20 * 1024**3,
+            bucket="ims-exports",
+            object_name="web-01.qcow2",
+            file_format="qcow2",
+        )
+        values.update(fields)
+        return Export.objects.create(owner=owner, **values)
+
+    return make

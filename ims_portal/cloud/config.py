@@ -1,0 +1,97 @@
+"""Reading the cloud settings from the environment (12-factor), with errors that name the variable.
+
+Operators script against these names, so they are fixed: `IMS_ENDPOINT`, `IMS_PROJECT_ID`, and
+either `IMS_AK` + `IMS_SK` (request signing) or `IAM_ENDPOINT` + `IAM_USERNAME` +
+`IAM_PASSWORD` + `IAM_DOMAIN` (IAM token). Blank values count as unset. Setting parts of both
+schemes is refused rather than guessed at: a half-removed old configuration is a mistake the
+operator wants to hear about, not have silently resolved.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ims_portal.cloud.auth import AkSkAuth, Auth, TokenAuth
+from ims_portal.cloud.errors import ConfigurationError
+
+AKSK_VARS = ("IMS_AK", "IMS_SK")
+PASSWORD_VARS = ("IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN")
+
+
+@dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """Where the cloud is, which project, and how to authenticate."""
+
+    endpoint: str
+    project_id: str
+    auth: Auth
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
+    """Read and check the cloud settings; `ConfigurationError` names the offending variable.
+
+    Error messages name variables only, never their values, since some of them are secrets.
+    """
+    env = os.environ if environ is None else environ
+
+    def value(name: str) -> str:
+        return (env.get(name) or "").strip()
+
+    endpoint = _endpoint(value("IMS_ENDPOINT"), "IMS_ENDPOINT")
+    project_id = value("IMS_PROJECT_ID")
+    if not project_id:
+        raise ConfigurationError(
+            "IMS_PROJECT_ID is not set: the id of the project that owns the images"
+        )
+
+    aksk_set = [name for name in AKSK_VARS if value(name)]
+    password_set = [name for name in PASSWORD_VARS if value(name)]
+    if aksk_set and password_set:
+        raise ConfigurationError(
+            f"both AK/SK ({', '.join(aksk_set)}) and IAM password settings "
+            f"({', '.join(password_set)}) are set: keep one scheme and unset the other"
+        )
+    if aksk_set:
+        missing = [name for name in AKSK_VARS if name not in aksk_set]
+        if missing:
+            raise ConfigurationError(
+                f"{missing[0]} is not set but {aksk_set[0]} is: AK/SK signing needs both"
+            )
+        auth: Auth = AkSkAuth(value("IMS_AK"), value("IMS_SK"), project_id)
+    elif password_set:
+        missing = [name for name in PASSWORD_VARS if name not in password_set]
+        if missing:
+            raise ConfigurationError(
+                f"{', '.join(missing)} not set: IAM password authentication needs "
+                f"{', '.join(PASSWORD_VARS)}"
+            )
+        iam_endpoint = _endpoint(value("IAM_ENDPOINT"), "IAM_ENDPOINT")
+        auth = TokenAuth(
+            iam_endpoint,
+            value("IAM_USERNAME"),
+            value("IAM_PASSWORD"),
+            value("IAM_DOMAIN"),
+            project_id,
+        )
+    else:
+        raise ConfigurationError(
+            "no cloud credentials: set IMS_AK and IMS_SK, or IAM_USERNAME, IAM_PASSWORD and "
+            "IAM_DOMAIN (with IAM_ENDPOINT)"
+        )
+    return CloudConfig(endpoint=endpoint, project_id=project_id, auth=auth)
+
+
+def _endpoint(raw: str, name: str) -> str:
+    if not raw:
+        raise ConfigurationError(f"{name} is not set: the https:// address of the service")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} must be an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ConfigurationError(f"{name} must not contain credentials")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"{name} must not have a query string or fragment")
+    return raw.rstrip("/")

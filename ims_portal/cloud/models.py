@@ -1,0 +1,128 @@
+"""Typed, immutable records of what IMS returns, parsed from its JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    """IMS writes times as ISO 8601 UTC (`2024-05-01T10:00:00Z`); tolerate a missing zone."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _as_bool(value: Any) -> bool:
+    # IMS sends some flags as JSON booleans and others as the strings "true"/"false".
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One image as `GET /v2/cloudimages` describes it."""
+
+    id: str
+    name: str
+    size_bytes: int
+    image_type: str  # "gold" (public), "private" or "shared"
+    whole_image: bool  # a full-ECS image
+    os_type: str
+    platform: str
+    os_version: str
+    encrypted: bool
+    virtual_env_type: str  # "IsoImage" marks an ISO image
+    disk_format: str
+    status: str
+    created_at: datetime | None
+    source_image_id: str = ""  # __originalimagename: the image this one was made from
+
+    @property
+    def is_public(self) -> bool:
+        return self.image_type == "gold"
+
+    @property
+    def is_iso(self) -> bool:
+        return self.virtual_env_type == "IsoImage" or self.disk_format == "iso"
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Image:
+        size = data.get("__image_size") or 0
+        try:
+            size_bytes = int(size)
+        except (TypeError, ValueError):
+            size_bytes = 0
+        return cls(
+            id=data["id"],
+            name=data.get("name") or "",
+            size_bytes=size_bytes,
+            image_type=data.get("__imagetype") or "",
+            whole_image=_as_bool(data.get("__whole_image", False)),
+            os_type=data.get("__os_type") or "",
+            platform=data.get("__platform") or "",
+            os_version=data.get("__os_version") or "",
+            encrypted=bool(data.get("__system__cmkid")),
+            virtual_env_type=data.get("virtual_env_type") or "",
+            disk_format=data.get("disk_format") or "",
+            status=data.get("status") or "",
+            created_at=_parse_time(data.get("created_at")),
+            source_image_id=data.get("__originalimagename") or "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An asynchronous IMS job, from either the progress call or the status call."""
+
+    id: str
+    job_type: str
+    status: str  # INIT, RUNNING, SUCCESS or FAIL
+    begin_time: datetime | None
+    end_time: datetime | None
+    error_code: str
+    fail_reason: str
+    progress: float | None  # 0.0..1.0 where the cloud reports it, else None
+    current_step: str
+    entities: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("SUCCESS", "FAIL")
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Job:
+        entities = data.get("entities") or {}
+        return cls(
+            id=data.get("job_id") or "",
+            job_type=data.get("job_type") or "",
+            status=data.get("status") or "",
+            begin_time=_parse_time(data.get("begin_time")),
+            end_time=_parse_time(data.get("end_time")),
+            error_code=data.get("error_code") or "",
+            fail_reason=data.get("fail_reason") or "",
+            progress=_progress_fraction(entities.get("process_percent")),
+            current_step=entities.get("current_task") or "",
+            entities=dict(entities),
+        )
+
+
+def _progress_fraction(value: Any) -> float | None:
+    """The progress call reports 0..1 in its examples; read values above 1 as a percentage."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number > 1:
+        number /= 100
+    return max(0.0, min(1.0, number))

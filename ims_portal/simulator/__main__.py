@@ -1,0 +1,66 @@
+"""Run the simulator: `python -m ims_portal.simulator --port N [--host H] [--speed F]`.
+
+Credentials and project come from the `SIMULATOR_*` environment variables (see
+`defaults.py`); the command line sets where to listen and how the run behaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ims_portal.simulator.defaults import DEFAULT_HOST, DEFAULT_PORT, SimulatorSettings
+from ims_portal.simulator.server import make_server
+from ims_portal.simulator.state import Config, SimulatorState
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ims_portal.simulator",
+        description="A stand-in for Open Telekom Cloud / Huawei Cloud IMS and IAM.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="pace multiplier for export jobs (1 = demo pace, 50 = a second or so)",
+    )
+    parser.add_argument(
+        "--no-progress-api",
+        action="store_true",
+        help="answer the progress call with 404, like a cloud that lacks it",
+    )
+    args = parser.parse_args(argv)
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start serving until interrupted."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s simulator %(message)s"
+    )
+    settings = SimulatorSettings.from_env()
+    config = Config(
+        speed=args.speed, progress_api=not args.no_progress_api, token_ttl=settings.token_ttl
+    )
+    server = make_server(SimulatorState(settings, config), args.host, args.port)
+    host, port = server.server_address[:2]
+    # The control helper waits for this line when it asks for a free port.
+    print(f"IMS simulator listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

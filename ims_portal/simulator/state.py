@@ -1,0 +1,356 @@
+"""Everything the simulator remembers, behind one lock.
+
+Images, export jobs, bucket objects, issued tokens, injected faults, the request log and
+the run-time configuration all live in one `SimulatorState`. Every public method takes the
+lock, so the threaded HTTP server can call them from any thread; the lock is never held
+while sleeping or doing I/O.
+
+Job state is computed from the clock on demand (see `jobs.py`), so "settling" a finished
+job, i.e. writing its object into the bucket, happens lazily too, at the start of any
+method that looks at objects or jobs.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ims_portal.exports.rules import DEFAULT_POLICY, ExportPolicy
+from ims_portal.simulator import errors, seed
+from ims_portal.simulator.defaults import SimulatorSettings
+from ims_portal.simulator.faults import Fault, fire
+from ims_portal.simulator.jobs import SUCCESS, ExportJob, export_duration
+
+SORT_KEYS = ("created_at", "updated_at", "name", "id", "status", "disk_format", "container_format")
+FILTER_KEYS = (
+    "id", "name", "status", "visibility", "owner", "protected", "container_format",
+    "disk_format", "__imagetype", "__whole_image", "__platform", "__os_type", "__os_bit",
+    "virtual_env_type", "__system__cmkid", "enterprise_project_id",
+)  # fmt: skip
+REQUEST_LOG_SIZE = 5000  # plenty for a test or a demo, bounded for a long-running process
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings that can change while the simulator runs (`POST /_sim/config`)."""
+
+    speed: float = 1.0
+    progress_api: bool = True
+    token_ttl: float = 24 * 60 * 60
+    refused_platforms: tuple[str, ...] = tuple(sorted(DEFAULT_POLICY.refused_platforms))
+    normal_export_above_fast_limit: bool = DEFAULT_POLICY.normal_export_above_fast_limit
+
+    @property
+    def policy(self) -> ExportPolicy:
+        """The export policy the rules are checked against."""
+        return replace(
+            DEFAULT_POLICY,
+            refused_platforms=frozenset(self.refused_platforms),
+            normal_export_above_fast_limit=self.normal_export_above_fast_limit,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The configuration as `/_sim/config` shows it."""
+        data = asdict(self)
+        data["refused_platforms"] = list(self.refused_platforms)
+        return data
+
+    def updated(self, changes: Mapping[str, Any]) -> Config:
+        """A copy with `changes` applied; `ValueError` for unknown or ill-typed values."""
+        unknown = set(changes) - set(self.as_json())
+        if unknown:
+            raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        values = dict(changes)
+        for name in ("speed", "token_ttl"):
+            if name in values:
+                number = values[name]
+                if isinstance(number, bool) or not isinstance(number, int | float) or number <= 0:
+                    raise ValueError(f"{name} must be a positive number")
+                values[name] = float(number)
+        for name in ("progress_api", "normal_export_above_fast_limit"):
+            if name in values and not isinstance(values[name], bool):
+                raise ValueError(f"{name} must be true or false")
+        if "refused_platforms" in values:
+            platforms = values["refused_platforms"]
+            if not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms):
+                raise ValueError("refused_platforms must be a list of platform names")
+            values["refused_platforms"] = tuple(platforms)
+        return replace(self, **values)
+
+
+@dataclass(slots=True)
+class Token:
+    """An issued IAM token, scoped to the simulator's one project."""
+
+    value: str
+    issued_at: float
+    expires_at: float
+
+
+@dataclass(slots=True)
+class _Store:
+    """The mutable part of the state; replaced wholesale on reset."""
+
+    images: dict[str, dict[str, Any]]
+    objects: dict[str, set[str]]
+    config: Config
+    jobs: dict[str, ExportJob] = field(default_factory=dict)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+
+
+class SimulatorState:
+    """The simulator's memory. Thread-safe: every method takes the one lock."""
+
+    def __init__(
+        self,
+        settings: SimulatorSettings,
+        config: Config | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._initial_config = config or Config(token_ttl=settings.token_ttl)
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Images never change after seeding (no endpoint edits them), so every reset can share
+        # these records; callers only ever get copies.
+        self._seed_images = {image["id"]: image for image in seed.seed_images(settings.bulk_images)}
+        self._store = self._fresh_store()
+
+    def _fresh_store(self) -> _Store:
+        return _Store(
+            images=dict(self._seed_images),
+            objects={bucket: set(names) for bucket, names in seed.EXISTING_OBJECTS.items()},
+            config=self._initial_config,
+        )
+
+    def now(self) -> float:
+        """The current time as the simulator sees it (epoch seconds)."""
+        return self._clock()
+
+    # --- control ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the seed: images, jobs, objects, tokens, faults, log and configuration."""
+        fresh = self._fresh_store()
+        with self._lock:
+            self._store = fresh
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        with self._lock:
+            return self._store.config
+
+    def configure(self, changes: Mapping[str, Any]) -> Config:
+        """Apply configuration changes; `ValueError` if they are invalid."""
+        with self._lock:
+            self._store.config = self._store.config.updated(changes)
+            return self._store.config
+
+    def add_fault(self, fault: Fault) -> list[Fault]:
+        """Add a fault after the ones already set; return them all."""
+        with self._lock:
+            self._store.faults.append(fault)
+            return list(self._store.faults)
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._store.faults.clear()
+
+    def faults(self) -> list[Fault]:
+        """The faults currently set."""
+        with self._lock:
+            return list(self._store.faults)
+
+    def fire_faults(self, method: str, path: str) -> tuple[float, Fault | None]:
+        """Fire the faults matching a request (see `faults.fire`)."""
+        with self._lock:
+            return fire(self._store.faults, method, path)
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        """Append one IMS/IAM request to the log."""
+        with self._lock:
+            self._store.requests.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The IMS/IAM requests received since the last reset, oldest first."""
+        with self._lock:
+            return [dict(entry) for entry in self._store.requests]
+
+    def clear_requests(self) -> None:
+        """Empty the request log."""
+        with self._lock:
+            self._store.requests.clear()
+
+    def objects(self) -> dict[str, list[str]]:
+        """Objects per bucket, including those written by finished exports."""
+        with self._lock:
+            self._settle()
+            return {bucket: sorted(names) for bucket, names in self._store.objects.items()}
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def issue_token(self) -> Token:
+        """Create a token valid for the configured lifetime."""
+        now = self.now()
+        # Real tokens are long PKI-looking strings starting "MII"; clients must not assume
+        # anything shorter or a fixed format.
+        token = Token("MII" + secrets.token_urlsafe(240), now, 0.0)
+        with self._lock:
+            token.expires_at = now + self._store.config.token_ttl
+            self._store.tokens[token.value] = token
+        return token
+
+    def find_token(self, value: str) -> Token | None:
+        """The token with this value, expired or not; None if it was never issued."""
+        with self._lock:
+            return self._store.tokens.get(value)
+
+    def expire_tokens(self) -> int:
+        """Make every issued token expire now; return how many there were."""
+        now = self.now()
+        with self._lock:
+            for token in self._store.tokens.values():
+                token.expires_at = min(token.expires_at, now - 1)
+            return len(self._store.tokens)
+
+    # --- images ----------------------------------------------------------------------------
+
+    def image(self, image_id: str) -> dict[str, Any] | None:
+        """A copy of one image record, or None."""
+        with self._lock:
+            image = self._store.images.get(image_id)
+            return copy.deepcopy(image) if image else None  # one image: a deep copy is cheap
+
+    def list_images(
+        self,
+        filters: Mapping[str, str],
+        sort_key: str = "created_at",
+        sort_dir: str = "desc",
+        limit: int = 500,
+        marker: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """One page of images, as `GET /v2/cloudimages` pages them.
+
+        The order is total (ties broken by id), so a marker always names one place in it:
+        the page holds the matching images that come after the marker.
+        """
+        with self._lock:
+            ordered = sorted(
+                self._store.images.values(),
+                key=lambda image: (_text(image.get(sort_key)), image["id"]),
+                reverse=sort_dir == "desc",
+            )
+            start = 0
+            if marker is not None:
+                ids = [image["id"] for image in ordered]
+                if marker not in ids:
+                    raise errors.ims_error(
+                        400, errors.IMG_NO_SUCH_IMAGE, "The marker is not the id of any image."
+                    )
+                start = ids.index(marker) + 1
+            page = [image for image in ordered[start:] if _matches(image, filters)][:limit]
+        # Shallow copies suffice: the only nested value, `tags`, is never changed.
+        return [dict(image) for image in page]
+
+    # --- exports and jobs --------------------------------------------------------------------
+
+    def start_export(
+        self, image_id: str, bucket: str, object_name: str, file_format: str, quick: bool
+    ) -> ExportJob:
+        """Create an export job after the checks that depend on state, all under one lock.
+
+        Checking and creating together means two simultaneous requests for the same image
+        cannot both get through (the second one gets IMG.0148). Raises `ApiError`.
+        """
+        now = self.now()
+        with self._lock:
+            self._settle()
+            image = self._store.images.get(image_id)
+            if image is None:
+                raise errors.ims_error(404, errors.IMG_NO_SUCH_IMAGE, "No image has this id.")
+            if any(
+                job.image_id == image_id and job.in_flight(now) for job in self._store.jobs.values()
+            ):
+                raise errors.ims_error(
+                    400, errors.IMG_BEING_EXPORTED, "This image is already being exported."
+                )
+            if bucket in seed.UNUSABLE_BUCKETS:
+                raise errors.ims_error(
+                    400,
+                    errors.IMG_BUCKET_UNUSABLE,
+                    f"The bucket cannot take the export: {seed.UNUSABLE_BUCKETS[bucket]}.",
+                )
+            if object_name in self._store.objects.get(bucket, set()) or any(
+                job.bucket == bucket and job.object_name == object_name and job.in_flight(now)
+                for job in self._store.jobs.values()
+            ):
+                raise errors.ims_error(
+                    400,
+                    errors.IMG_OBJECT_EXISTS,
+                    f"The object {object_name!r} already exists in bucket {bucket!r}.",
+                )
+            job = ExportJob(
+                id=secrets.token_hex(16),
+                image_id=image_id,
+                image_name=image["name"],
+                bucket=bucket,
+                object_name=object_name,
+                file_format=file_format,
+                quick=quick,
+                begin=now,
+                duration=export_duration(
+                    int(image["__image_size"]), quick, self._store.config.speed
+                ),
+                failure=seed.FAILING_EXPORTS.get(image_id),
+            )
+            self._store.jobs[job.id] = job
+            return job
+
+    def job(self, job_id: str) -> ExportJob | None:
+        """The job with this id, or None."""
+        with self._lock:
+            self._settle()
+            return self._store.jobs.get(job_id)
+
+    def jobs(self) -> list[ExportJob]:
+        """All jobs since the last reset, oldest first."""
+        with self._lock:
+            self._settle()
+            return sorted(self._store.jobs.values(), key=lambda job: job.begin)
+
+    def _settle(self) -> None:
+        # Write the objects of exports that have succeeded since we last looked. Caller holds
+        # the lock.
+        now = self.now()
+        for job in self._store.jobs.values():
+            if not job.object_written and job.at(now).status == SUCCESS:
+                self._store.objects.setdefault(job.bucket, set()).add(job.object_name)
+                job.object_written = True
+
+
+def _text(value: Any) -> str:
+    # Compare query strings with JSON values: booleans as true/false, None as empty.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _matches(image: Mapping[str, Any], filters: Mapping[str, str]) -> bool:
+    for key, wanted in filters.items():
+        value = image.get(key)
+        if isinstance(value, bool):
+            if _text(value) != wanted.lower():
+                return False
+        elif _text(value) != wanted:
+            return False
+    return True

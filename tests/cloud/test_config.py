@@ -1,0 +1,93 @@
+"""`Client.from_env` reads the agreed variables and names the one that is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from ims_portal.cloud import AkSkAuth, Client, ConfigurationError, TokenAuth
+
+BASE = {"IMS_ENDPOINT": "https://ims.example.com/", "IMS_PROJECT_ID": "p-1"}
+AKSK = {"IMS_AK": "AKVALUE0001", "IMS_SK": "SKVALUE-very-secret"}
+PASSWORD = {
+    "IAM_ENDPOINT": "https://iam.example.com",
+    "IAM_USERNAME": "portal",
+    "IAM_PASSWORD": "hunter2-password",
+    "IAM_DOMAIN": "example-domain",
+}
+
+
+def test_aksk_settings_make_a_signing_client():
+    client = Client.from_env({**BASE, **AKSK})
+    assert isinstance(client.auth, AkSkAuth)
+    assert client.endpoint == "https://ims.example.com"
+    assert client.project_id == "p-1"
+
+
+def test_password_settings_make_a_token_client():
+    client = Client.from_env({**BASE, **PASSWORD}, retries=0, timeout=2)
+    assert isinstance(client.auth, TokenAuth)
+    assert client.auth.iam_endpoint == "https://iam.example.com"
+    assert client.auth.project_id == "p-1"
+    assert client.retry_policy.retries == 0
+    assert client.timeout == 2
+
+
+def test_the_process_environment_is_the_default(monkeypatch):
+    for name, value in {**BASE, **AKSK}.items():
+        monkeypatch.setenv(name, value)
+    for name in PASSWORD:
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(Client.from_env().auth, AkSkAuth)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({**AKSK, "IMS_PROJECT_ID": "p"}, "IMS_ENDPOINT"),
+        ({**AKSK, **BASE, "IMS_ENDPOINT": "  "}, "IMS_ENDPOINT"),
+        ({**AKSK, **BASE, "IMS_ENDPOINT": "ims.example.com"}, "IMS_ENDPOINT"),
+        ({**AKSK, **BASE, "IMS_ENDPOINT": "ftp://ims.example.com"}, "IMS_ENDPOINT"),
+        ({**AKSK, **BASE, "IMS_ENDPOINT": "https://u:p@ims.example.com"}, "IMS_ENDPOINT"),
+        ({**AKSK, "IMS_ENDPOINT": "https://ims.example.com"}, "IMS_PROJECT_ID"),
+        ({**BASE, "IMS_AK": "AKVALUE0001"}, "IMS_SK"),
+        ({**BASE, "IMS_SK": "SKVALUE-very-secret"}, "IMS_AK"),
+        ({**BASE, **PASSWORD, "IAM_DOMAIN": ""}, "IAM_DOMAIN"),
+        ({**BASE, "IAM_USERNAME": "portal"}, "IAM_PASSWORD"),
+        ({**BASE, **PASSWORD, "IAM_ENDPOINT": ""}, "IAM_ENDPOINT"),
+        ({**BASE, **AKSK, "IAM_PASSWORD": "hunter2-password"}, "IAM_PASSWORD"),
+        ({**BASE, **AKSK, **PASSWORD}, "IMS_AK"),
+        ({**BASE, "IMS_SK": "SKVALUE-very-secret", "IAM_USERNAME": "portal"}, "IAM_USERNAME"),
+        (BASE, "IMS_AK"),
+    ],
+)
+def test_missing_or_contradictory_settings_name_the_variable(environ, named):
+    with pytest.raises(ConfigurationError, match=named) as caught:
+        Client.from_env(environ)
+    for secret in ("AKVALUE0001", "SKVALUE-very-secret", "hunter2-password"):
+        assert secret not in str(caught.value)
+
+
+def test_a_configuration_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        Client.from_env({})
+
+
+@pytest.mark.parametrize("scheme", ["aksk", "password"])
+def test_a_client_from_the_environment_talks_to_the_simulator(sim, scheme):
+    environ = {"IMS_ENDPOINT": sim.url, "IMS_PROJECT_ID": sim.project_id}
+    if scheme == "aksk":
+        environ |= {"IMS_AK": sim.ak, "IMS_SK": sim.sk}
+    else:
+        environ |= {
+            "IAM_ENDPOINT": sim.url,
+            "IAM_USERNAME": sim.username,
+            "IAM_PASSWORD": sim.password,
+            "IAM_DOMAIN": sim.domain,
+        }
+
+    with Client.from_env(environ) as client:
+        image = next(client.list_images(__imagetype="private", limit=1))
+
+    assert image.image_type == "private"
+    [entry] = sim.control.requests(method="GET")
+    assert entry["auth"] == ("aksk" if scheme == "aksk" else "token")

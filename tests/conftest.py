@@ -1,0 +1,41 @@
+"""Fixtures shared by every test package.
+
+Simulator (the IMS + IAM stand-in in `ims_portal.simulator`, run as its own process):
+
+- `simulator` (session): one process for the whole run, at a fast pace, on a free port.
+  Yields a `RunningSimulator`: `.url` (IAM and IMS), `.project_id`, `.project_name`,
+  `.region`, `.username` / `.password` / `.domain`, `.ak` / `.sk`, and `.control`
+  (a `SimulatorControl`: `reset()`, `fault(...)`, `clear_faults()`, `expire_tokens()`,
+  `configure(...)`, `requests(...)`, `jobs()`, `objects()`).
+- `sim` (function): the same simulator, reset to its seed before the test, so faults,
+  jobs, tokens and config changes never leak from one test into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ims_portal.simulator.control import RunningSimulator, SimulatorProcess
+
+# The portal's own fixtures (web side on the simulator, a real Celery worker).
+pytest_plugins = ["tests.portal_fixtures"]
+
+# At 100x a small image exports in about a quarter of a second; tests that want to watch a
+# job run slower call `sim.control.configure(speed=...)` (the next reset undoes it).
+SIMULATOR_TEST_SPEED = 100.0
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    """One simulator process for the whole test session."""
+    with SimulatorProcess(speed=SIMULATOR_TEST_SPEED) as process:
+        yield process.running()
+
+
+@pytest.fixture
+def sim(simulator: RunningSimulator) -> RunningSimulator:
+    """The session's simulator, reset to its seed state for this test."""
+    simulator.control.reset()
+    return simulator

@@ -1,0 +1,43 @@
+"""Tasks are safe to run twice: a duplicate delivery finds nothing left to do."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ims_portal.exports.models import Export, Status
+from ims_portal.exports.tasks import poll_export, submit_export
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def cloud(cloud_settings, sim):
+    return sim
+
+
+def test_a_second_delivery_of_submit_finds_the_export_claimed_and_sends_nothing(
+    alice, make_export, sim
+):
+    export = make_export(alice, status=Status.SUBMITTING)
+    submit_export(export.pk)
+    assert Export.objects.get(pk=export.pk).status == Status.SUBMITTING
+    assert sim.control.requests(method="POST", path_contains="/file") == []
+
+
+def test_submit_of_a_cancelled_or_missing_export_does_nothing(alice, make_export, sim):
+    export = make_export(alice, status=Status.CANCELLED)
+    submit_export(export.pk)
+    submit_export(10**9)
+    assert sim.control.requests(method="POST", path_contains="/file") == []
+
+
+def test_a_poll_that_is_not_the_one_due_is_dropped(alice, make_export, sim):
+    due = timezone.now() + timedelta(seconds=30)
+    export = make_export(alice, status=Status.SUBMITTED, job_id="job-x", next_poll_at=due)
+    poll_export(export.pk, (due - timedelta(seconds=5)).isoformat())
+    stored = Export.objects.get(pk=export.pk)
+    assert stored.poll_count == 0 and stored.next_poll_at == due
+    assert sim.control.requests(path_contains="/job") == []

@@ -1,0 +1,71 @@
+"""The reconciler puts exports whose next step went missing back on track, for real: the
+tasks it sends are run by the worker process against the simulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ims_portal.exports.cloud_access import get_client
+from ims_portal.exports.models import Export, Status
+from ims_portal.exports.tasks import reconcile_exports
+from ims_portal.simulator import seed
+from tests.portal_fixtures import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+LONG_AGO = timedelta(hours=1)
+
+
+def ended(export: Export) -> str | None:
+    export.refresh_from_db()
+    return export.status if export.is_terminal else None
+
+
+def test_a_followed_export_whose_poll_was_lost_is_polled_again_to_its_end(
+    celery_worker_process, sim, alice, make_export
+):
+    # The job really runs in the cloud, but the portal's poll message was lost.
+    job_id = get_client().export_image(seed.SMALL_CENTOS, "ims-exports:lost-poll.qcow2", "qcow2")
+    export = make_export(alice, image_id=seed.SMALL_CENTOS, status=Status.SUBMITTED)
+    Export.objects.filter(pk=export.pk).update(
+        job_id=job_id, next_poll_at=timezone.now() - LONG_AGO
+    )
+
+    assert reconcile_exports()["repolled"] == 1
+    assert wait_for(lambda: ended(export), timeout=30) == Status.SUCCEEDED
+    assert reconcile_exports() == {"resubmitted": 0, "repolled": 0, "unknown": 0}
+
+
+def test_a_queued_export_whose_submit_was_lost_is_submitted_once(
+    celery_worker_process, sim, alice, make_export
+):
+    export = make_export(alice, image_id=seed.SMALL_UBUNTU, object_name="lost-submit.qcow2")
+    Export.objects.filter(pk=export.pk).update(updated_at=timezone.now() - LONG_AGO)
+
+    assert reconcile_exports()["resubmitted"] == 1
+    assert wait_for(lambda: ended(export), timeout=30) == Status.SUCCEEDED
+    accepted = [
+        r for r in sim.control.requests(method="POST", path_contains="/file") if r["status"] == 200
+    ]
+    assert len(accepted) == 1
+
+
+def test_an_export_stuck_in_submitting_becomes_unknown_and_is_never_posted_again(
+    celery_worker_process, sim, alice, make_export
+):
+    export = make_export(alice, status=Status.SUBMITTING)
+    Export.objects.filter(pk=export.pk).update(submitting_at=timezone.now() - LONG_AGO)
+
+    assert reconcile_exports()["unknown"] == 1
+    export.refresh_from_db()
+    assert export.status == Status.UNKNOWN
+    assert "may or may not" in export.error_message
+    assert sim.control.requests(method="POST", path_contains="/file") == []
+
+
+def test_a_fresh_export_is_left_alone(celery_worker_process, sim, alice, make_export):
+    make_export(alice)  # queued a moment ago: its submit task is still on its way
+    assert reconcile_exports() == {"resubmitted": 0, "repolled": 0, "unknown": 0}

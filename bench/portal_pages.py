@@ -65,7 +65,13 @@ def main() -> None:
     set_roles(auditor, {AUDITOR})
 
     started = time.perf_counter()
-    statuses = [Status.SUCCEEDED, Status.SUCCEEDED, Status.SUCCEEDED, Status.FAILED, Status.REJECTED]
+    statuses = [
+        Status.SUCCEEDED,
+        Status.SUCCEEDED,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.REJECTED,
+    ]
     Export.objects.bulk_create(
         (
             Export(

@@ -17,6 +17,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from ims_portal.audit.context import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
 
@@ -50,9 +52,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "ims_portal.accounts",
     "ims_portal.exports",
+    "ims_portal.audit",
 ]
 
 MIDDLEWARE = [
+    # First, so that every later middleware's log lines carry the request id.
+    "ims_portal.audit.middleware.RequestOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -60,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ims_portal.accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -117,11 +123,58 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "exports:history"
-LOGOUT_REDIRECT_URL = "accounts:login"
+LOGOUT_REDIRECT_URL = "accounts:signed_out"
+# The most a session lives after its sign-in, however active (accounts.middleware): roles
+# are recomputed at sign-in, so this is also how long a removal from an SSO group can take.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+
+
+# --- Sign-in: company SSO (OpenID Connect) ------------------------------------------------
+
+# The provider's endpoints and keys come from discovery at OIDC_ISSUER (accounts/provider.py).
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = secret("OIDC_CLIENT_SECRET", default="") or ""
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    _missing = "OIDC_CLIENT_SECRET" if OIDC_CLIENT_ID else "OIDC_CLIENT_ID"
+    raise ImproperlyConfigured(f"OIDC_ISSUER is set, so {_missing} must be set too.")
+if OIDC_ISSUER:
+    # Sign-out is a form POST that the portal redirects on to the provider's end-session
+    # endpoint, and a page's form-action policy covers where its forms redirect to.
+    _idp = urlparse(OIDC_ISSUER)
+    SECURE_CSP["form-action"] = [CSP.SELF, f"{_idp.scheme}://{_idp.netloc}"]
+# Okta's custom authorization servers put groups in the token only for a `groups` scope.
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_EXPORTER_GROUPS = env.list("OIDC_EXPORTER_GROUPS", default=["ims-admins"])
+OIDC_AUDITOR_GROUPS = env.list("OIDC_AUDITOR_GROUPS", default=["ims-auditors"])
+# Seconds for each call to the provider (discovery, keys, token, userinfo).
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+
+# mozilla-django-oidc reads its own names; ours above are the ones operators set.
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+# Kept in the session as the `id_token_hint` of RP-initiated logout.
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:sso_callback"
+OIDC_OP_LOGOUT_URL_METHOD = "ims_portal.accounts.views.provider_sign_out_url"
+
+# The password form of the demo users exists only in development without an IdP; otherwise
+# a password opens only /admin/, and only to a superuser (break glass).
+DEVELOPMENT_SIGN_IN = DEBUG and not OIDC_ISSUER
+AUTHENTICATION_BACKENDS = [
+    "ims_portal.accounts.backends.SSOBackend",
+    "ims_portal.accounts.backends.DevelopmentBackend",
+    "ims_portal.accounts.backends.BreakGlassBackend",
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -240,11 +293,34 @@ EXPORT_SUBMIT_RETRIES = env.int("EXPORT_SUBMIT_RETRIES", default=5)
 EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=10 * 60.0)
 IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
 
+# --- Audit trail --------------------------------------------------------------------------
+
+# The addresses (or CIDR networks) of the reverse proxies in front of the portal. Only a
+# request arriving from one of them has its X-Forwarded-For believed for the audit trail's
+# source IP; anyone else could write that header themselves. Empty: the socket peer is the
+# client. A malformed entry stops the start-up.
+try:
+    TRUSTED_PROXIES = [
+        str(network) for network in parse_networks(env.list("TRUSTED_PROXIES", default=[]))
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from error
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line names its request (or worker task) id, the one the audit events carry.
+    "filters": {"request_id": {"()": "ims_portal.audit.log_filters.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"urllib3": {"level": "WARNING"}},
 }

@@ -19,8 +19,9 @@ import pytest
 
 from ims_portal.simulator.control import RunningSimulator, SimulatorProcess
 
-# The portal's own fixtures (web side on the simulator, a real Celery worker).
-pytest_plugins = ["tests.portal_fixtures"]
+# The portal's own fixtures (web side on the simulator, a real Celery worker), and company
+# SSO against a real OpenID provider.
+pytest_plugins = ["tests.portal_fixtures", "tests.oidc_fixtures"]
 
 # At 100x a small image exports in about a quarter of a second; tests that want to watch a
 # job run slower call `sim.control.configure(speed=...)` (the next reset undoes it).

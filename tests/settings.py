@@ -18,3 +18,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_AUTOREFRESH = True
+
+# The harness's own `flush`, which empties the append-only audit table between
+# transactional tests (see tests/harness/management/commands/flush.py).
+INSTALLED_APPS = ["tests.harness", *INSTALLED_APPS]  # noqa: F405
+
+# Every persona is created with a password; the production hasher's deliberate slowness
+# (about 0.3 s per user) would dominate the run and proves nothing here.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests run with DEBUG off, as production does, yet sign the personas in through the
+# development password form (the SSO tests switch it off and use the real provider).
+DEVELOPMENT_SIGN_IN = not OIDC_ISSUER  # noqa: F405

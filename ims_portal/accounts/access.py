@@ -1,7 +1,9 @@
 """Every view's access check lives here, so that SSO and roles plug into one place.
 
-Views declare what they need with `@role_required(...)`; anonymous users go to sign-in,
-signed-in users without the role get the "no access" page with HTTP 403.
+Views declare what they need with `@role_required(...)` (or the two shorthands below);
+anonymous users go to sign-in, signed-in users without the role get the "no access" page
+with HTTP 403. Only exporters change anything: an unsafe method (POST, PUT, PATCH, DELETE)
+from anyone else answers 403 on every view, whatever roles the view admits for reading.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from ims_portal.accounts.roles import AUDITOR, EXPORTER, roles_of
+from ims_portal.accounts.models import Identity
+from ims_portal.accounts.roles import AUDITOR, EXPORTER, roles_of, sso_groups_granting
+from ims_portal.accounts.signals import access_refused
 
 View = Callable[..., HttpResponse]
 
@@ -22,18 +26,20 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def no_access(request: HttpRequest, needed: tuple[str, ...]) -> HttpResponse:
-    """The polite refusal: says which role would grant access, with HTTP 403."""
-    return TemplateResponse(
-        request, "accounts/no_access.html", {"needed_roles": needed}, status=403
-    )
+    """The polite refusal, with HTTP 403: names the roles that would grant access and the
+    company SSO groups that carry them, and sends `access_refused`."""
+    access_refused.send(sender=no_access, request=request, needed_roles=needed)
+    identity = Identity.objects.filter(user_id=request.user.pk).first()
+    context = {
+        "needed_roles": needed,
+        "granting_groups": [(role, sso_groups_granting(role)) for role in needed],
+        "seen_groups": identity.groups if identity else None,
+    }
+    return TemplateResponse(request, "accounts/no_access.html", context, status=403)
 
 
-def role_required(*roles: str, write: bool = False) -> Callable[[View], View]:
-    """Allow signed-in users holding any of `roles`.
-
-    With `write=True` the view changes data: auditors, who read everything but change
-    nothing, are refused unsafe methods even where they may read.
-    """
+def role_required(*roles: str) -> Callable[[View], View]:
+    """Allow signed-in users holding any of `roles`; unsafe methods only to exporters."""
 
     def decorator(view: View) -> View:
         @login_required
@@ -42,7 +48,8 @@ def role_required(*roles: str, write: bool = False) -> Callable[[View], View]:
             held = roles_of(request.user)
             if not held & set(roles):
                 return no_access(request, roles)
-            if write and request.method not in SAFE_METHODS and EXPORTER not in held:
+            if request.method not in SAFE_METHODS and EXPORTER not in held:
+                # Auditors read everything and change nothing, on every view.
                 return no_access(request, (EXPORTER,))
             return view(request, *args, **kwargs)
 
@@ -51,5 +58,5 @@ def role_required(*roles: str, write: bool = False) -> Callable[[View], View]:
     return decorator
 
 
-exporter_required = role_required(EXPORTER, write=True)
+exporter_required = role_required(EXPORTER)
 reader_required = role_required(EXPORTER, AUDITOR)

@@ -1,11 +1,16 @@
 """The portal's two roles and how a user holds them.
 
-A role is a Django group. Sign-in (the development form today, SSO later) decides which of
-these groups a user is in; everything else only asks the functions below.
+A role is a Django group. Sign-in decides which of these groups a user is in: company SSO
+maps the identity provider's groups to roles at every sign-in (`roles_for_groups`), the
+development sign-in uses the demo users' fixed roles. Everything else only asks the
+functions below.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 
 EXPORTER = "exporter"
@@ -41,3 +46,20 @@ def set_roles(user: AbstractBaseUser, roles: set[str]) -> None:
     user.groups.remove(*Group.objects.filter(name__in=ROLES).exclude(name__in=roles))
     user.groups.add(*groups)
     user.__dict__.pop("_portal_roles", None)
+
+
+def sso_groups_granting(role: str) -> tuple[str, ...]:
+    """The identity provider's groups that grant `role` (from OIDC_EXPORTER_GROUPS /
+    OIDC_AUDITOR_GROUPS)."""
+    setting = {EXPORTER: "OIDC_EXPORTER_GROUPS", AUDITOR: "OIDC_AUDITOR_GROUPS"}[role]
+    return tuple(getattr(settings, setting))
+
+
+def roles_for_groups(groups: Iterable[str]) -> frozenset[str]:
+    """The portal roles that a user in these identity-provider groups holds.
+
+    Group names are compared exactly: IdPs treat `IMS-Admins` and `ims-admins` as different
+    groups, and so do we.
+    """
+    held = set(groups)
+    return frozenset(role for role in ROLES if held & set(sso_groups_granting(role)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.utils.html import format_html
 
 from ims_portal.cloud import CloudError, Image, NotFound
@@ -129,10 +130,26 @@ class ExportForm(forms.Form):
 
 
 class HistoryFilterForm(forms.Form):
-    """Query-string filters of the history page; junk answers 400, not a 500."""
+    """Query-string filters of the history page; junk answers 400, not a 500.
+
+    With `by_user=True` (auditors, who see everyone's exports) it also filters by the user
+    who requested the export: `user=<username>`, one of the users who have exports.
+    """
 
     status = forms.ChoiceField(
         choices=[("", "Any status"), ("in_flight", "In flight"), *Status.choices], required=False
     )
     q = forms.CharField(label="Search", max_length=200, required=False, strip=True)
     page = forms.IntegerField(min_value=1, required=False)
+
+    def __init__(self, *args: Any, by_user: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if by_user:
+            owners = get_user_model().objects.filter(exports__isnull=False).distinct()
+            self.fields["user"] = forms.ModelChoiceField(
+                label="Requested by",
+                queryset=owners.order_by("username"),
+                to_field_name="username",
+                required=False,
+                empty_label="Everyone",
+            )

@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ims_portal.accounts.roles import is_auditor
+from ims_portal.audit.models import Action, Outcome
+from ims_portal.audit.trail import SYSTEM, Actor, record
 
 
 class Status(models.TextChoices):
@@ -59,6 +61,21 @@ PHASE_TIMESTAMPS = {
     Status.REJECTED: "finished_at",
     Status.UNKNOWN: "finished_at",
     Status.CANCELLED: "finished_at",
+}
+
+
+# How each status change reads in the audit trail. `queued` is only ever re-entered, after
+# a submit attempt the cloud surely did not act on.
+STATUS_AUDIT: dict[str, tuple[Action, Outcome]] = {
+    Status.QUEUED: (Action.EXPORT_REQUEUED, Outcome.FAILURE),
+    Status.SUBMITTING: (Action.EXPORT_SUBMITTING, Outcome.SUCCESS),
+    Status.SUBMITTED: (Action.EXPORT_SUBMITTED, Outcome.SUCCESS),
+    Status.RUNNING: (Action.EXPORT_RUNNING, Outcome.SUCCESS),
+    Status.SUCCEEDED: (Action.EXPORT_SUCCEEDED, Outcome.SUCCESS),
+    Status.FAILED: (Action.EXPORT_FAILED, Outcome.FAILURE),
+    Status.REJECTED: (Action.EXPORT_REJECTED, Outcome.FAILURE),
+    Status.UNKNOWN: (Action.EXPORT_UNKNOWN, Outcome.UNKNOWN),
+    Status.CANCELLED: (Action.EXPORT_CANCELLED, Outcome.SUCCESS),
 }
 
 
@@ -165,13 +182,27 @@ class Export(models.Model):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def transition(self, to: str, **changes: Any) -> None:
+    def audit_facts(self) -> dict[str, Any]:
+        """What every audit event about this export repeats: auditors filter on these."""
+        return {
+            "image_id": self.image_id,
+            "image_name": self.image_name,
+            "bucket": self.bucket,
+            "object_name": self.object_name,
+            "bucket_url": self.bucket_url,
+            "file_format": self.file_format,
+            "fast_export": self.quick,
+        }
+
+    def transition(self, to: str, *, actor: Actor = SYSTEM, **changes: Any) -> None:
         """Move to status `to`, saving `changes` with it, or raise.
 
         The one way any code changes an export's status. The move is a compare-and-swap on
         the status this object was loaded with: if another worker, the reconciler or a
         person moved it first, nothing is written and `TransitionConflict` is raised. The
-        status history row is written in the same transaction.
+        status history row and the audit event are written in the same transaction, so
+        neither exists without the other. `actor` is the person who asked for the move
+        (cancelling, say); workers leave it as the system.
         """
         if to not in TRANSITIONS[self.status]:
             raise IllegalTransition(f"export {self.pk}: {self.status} → {to}")
@@ -197,11 +228,30 @@ class Export(models.Model):
                 at=now,
                 detail=changes.get("error_message", "") or changes.get("job_id", ""),
             )
+            action, outcome = STATUS_AUDIT[to]
+            record(
+                actor,
+                action,
+                self,
+                outcome=outcome,
+                from_status=self.status,
+                to_status=to,
+                **self.audit_facts(),
+                **self._outcome_facts(changes),
+            )
         self.status = to
         for name, value in changes.items():
             setattr(self, name, value)
 
     transition.alters_data = True  # type: ignore[attr-defined]
+
+    def _outcome_facts(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """The job id and error a status change carries, as they are after the change."""
+        facts = {
+            name: changes.get(name, getattr(self, name))
+            for name in ("job_id", "error_code", "error_message", "submit_attempts")
+        }
+        return {name: value for name, value in facts.items() if value not in ("", None)}
 
     def elapsed(self, now: datetime | None = None) -> timedelta:
         end = self.finished_at or now or timezone.now()

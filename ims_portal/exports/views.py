@@ -8,14 +8,17 @@ import uuid
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.html import strip_tags
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from ims_portal.accounts.access import exporter_required, reader_required
 from ims_portal.accounts.roles import is_auditor
+from ims_portal.audit.models import Action, AuditEvent, Outcome
+from ims_portal.audit.trail import Target, record
 from ims_portal.cloud import CloudError
 from ims_portal.exports.cloud_access import image_choices
 from ims_portal.exports.forms import ExportForm, HistoryFilterForm
@@ -24,6 +27,8 @@ from ims_portal.exports.progress import progress_of
 from ims_portal.exports.tasks import enqueue_submit
 
 HISTORY_PAGE_SIZE = 25
+TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
+REFUSAL_VALUE_MAX = 1100  # characters of a refused form's values kept in the trail
 CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
 
 
@@ -59,6 +64,7 @@ def new_export(request: HttpRequest) -> HttpResponse:
             if export is not None:
                 return redirect(export)
         status = 503 if form.cloud_unreachable else 422
+        _record_refusal(request, form)
     else:
         form = ExportForm(initial={"request_token": uuid.uuid4()})
         status = 200
@@ -72,6 +78,33 @@ def _export_for_token(request: HttpRequest, token: str) -> Export | None:
     except ValueError:
         return None
     return Export.objects.filter(owner=request.user, request_token=token_uuid).first()
+
+
+def _record_refusal(request: HttpRequest, form: ExportForm) -> None:
+    """Audit an export the rules refused: what was asked, and every field's errors."""
+    image_id = str(form.data.get("image", ""))[:64]
+    image_name = form.image_record.name if form.image_record else ""
+
+    def typed(name: str) -> str:
+        return str(form.data.get(name, ""))[:REFUSAL_VALUE_MAX]
+
+    record(
+        request.user,
+        Action.EXPORT_INVALID,
+        Target("image", image_id, image_name or image_id),
+        outcome=Outcome.FAILURE,
+        image_id=image_id,
+        image_name=image_name,
+        bucket=typed("bucket").strip(),
+        object_name=typed("file_name"),
+        file_format=typed("file_format"),
+        fast_export=bool(form.data.get("quick")),
+        cloud_unreachable=form.cloud_unreachable,
+        errors={
+            field: [strip_tags(message) for message in messages]
+            for field, messages in form.errors.items()
+        },
+    )
 
 
 def _create_export(request: HttpRequest, form: ExportForm) -> Export | None:
@@ -90,6 +123,7 @@ def _create_export(request: HttpRequest, form: ExportForm) -> Export | None:
                 file_format="" if data["quick"] else data["file_format"],
                 quick=data["quick"],
             )
+            record(request.user, Action.EXPORT_REQUESTED, export, **export.audit_facts())
             enqueue_submit(export)
     except IntegrityError:
         # Lost a race: the same form posted twice at once, or another export of this
@@ -125,14 +159,46 @@ def image_picker(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "exports/partials/image_picker.html", context)
 
 
+def export_or_404(request: HttpRequest, pk: int, *, own: bool = False) -> Export:
+    """Every export view finds its export here: one the user may see (with `own`, one
+    they requested), else 404. A 404 for an export that exists is someone reaching for
+    another user's export: that is audited as access denied."""
+    exports = Export.objects.visible_to(request.user).select_related("owner")
+    if own:
+        exports = exports.filter(owner=request.user)
+    export = exports.filter(pk=pk).first()
+    if export is not None:
+        return export
+    other = Export.objects.filter(pk=pk).first()
+    if other is not None:
+        record(
+            request.user,
+            Action.ACCESS_DENIED,
+            other,
+            outcome=Outcome.DENIED,
+            method=request.method,
+            path=request.path,
+            **other.audit_facts(),
+        )
+    raise Http404("No such export.")
+
+
 @reader_required
 @require_GET
 def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One export's page; its status part refreshes itself while the export is in flight."""
-    export = get_object_or_404(
-        Export.objects.visible_to(request.user).select_related("owner"), pk=pk
-    )
-    context = {"export": export, "progress": progress_of(export)}
+    """One export's page; its status part refreshes itself while the export is in flight.
+
+    Below it, the export's audit timeline: every event for auditors, its lifecycle for
+    the exporter who owns it (not, say, who else tried to open it)."""
+    export = export_or_404(request, pk)
+    events = AuditEvent.objects.for_target("export", export.pk).order_by("id")
+    if not is_auditor(request.user):
+        events = events.filter(action__startswith="export.")
+    context = {
+        "export": export,
+        "progress": progress_of(export),
+        "audit_events": events[:TIMELINE_MAX],
+    }
     return TemplateResponse(request, "exports/detail.html", context)
 
 
@@ -140,7 +206,7 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def export_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The live status fragment; once the export has ended, htmx is told to stop polling."""
-    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk)
+    export = export_or_404(request, pk)
     context = {"export": export, "progress": progress_of(export)}
     response = TemplateResponse(request, "exports/partials/status.html", context)
     if export.is_terminal and is_fragment_request(request):
@@ -153,11 +219,11 @@ def export_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel_export(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel a queued export, or dismiss one whose outcome is unknown after checking."""
-    export = get_object_or_404(Export.objects.visible_to(request.user), pk=pk, owner=request.user)
+    export = export_or_404(request, pk, own=True)
     if export.can_cancel:
         # The worker may claim it first; the page then shows where it went.
         with contextlib.suppress(TransitionConflict):
-            export.transition(Status.CANCELLED)
+            export.transition(Status.CANCELLED, actor=request.user)
     return redirect(export)
 
 
@@ -165,10 +231,13 @@ def cancel_export(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     """The user's exports (an auditor's: everyone's), newest first, filtered and paged."""
-    filters = HistoryFilterForm(request.GET)
+    auditor = is_auditor(request.user)
+    filters = HistoryFilterForm(request.GET, by_user=auditor)
     if not filters.is_valid():
         return HttpResponseBadRequest("Invalid filter.")
     exports = Export.objects.visible_to(request.user).select_related("owner")
+    if filters.cleaned_data.get("user"):
+        exports = exports.filter(owner=filters.cleaned_data["user"])
     status = filters.cleaned_data["status"]
     if status == "in_flight":
         exports = exports.filter(status__in=IN_FLIGHT)
@@ -186,7 +255,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "any_in_flight": any(e.in_flight for e in page.object_list),
-        "show_owner": is_auditor(request.user),
+        "show_owner": auditor,
         "query": _query_without_page(request),
     }
     template = (

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "ims_portal.audit"
+    label = "audit"
+    verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        # The receivers turn sign-in, access, admin and worker signals into audit events.
+        from ims_portal.audit import receivers  # noqa: F401

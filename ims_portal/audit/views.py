@@ -1,0 +1,113 @@
+"""The auditor's pages: search the trail, read one event, take the filtered events away.
+
+Auditors only. Every search and every export is itself recorded before it runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET
+
+from ims_portal.accounts.access import role_required
+from ims_portal.accounts.roles import AUDITOR
+from ims_portal.audit import exporting
+from ims_portal.audit.chain import canonical_time
+from ims_portal.audit.forms import AuditFilterForm
+from ims_portal.audit.models import Action, AuditEvent
+from ims_portal.audit.trail import record
+from ims_portal.exports.views import is_fragment_request
+
+PAGE_SIZE = 50
+EXPORT_CHUNK_ROWS = 2000  # rows per database round trip while streaming an export
+
+auditor_required = role_required(AUDITOR)
+
+
+@auditor_required
+@require_GET
+def events(request: HttpRequest) -> HttpResponse:
+    """The trail, newest first, filtered and paged; the table alone for an HTMX request."""
+    filters = AuditFilterForm(request.GET)
+    if not filters.is_valid():
+        return HttpResponseBadRequest("Invalid filter.")
+    page_number = filters.cleaned_data["page"] or 1
+    record(request.user, Action.AUDIT_SEARCHED, filter=filters.described(), page=page_number)
+    found = filters.apply(AuditEvent.objects.all())
+    page = Paginator(found, PAGE_SIZE).get_page(page_number)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "query": query.urlencode(),
+        "filtered": bool(filters.described()),
+    }
+    template = (
+        "audit/partials/event_rows.html" if is_fragment_request(request) else "audit/events.html"
+    )
+    return TemplateResponse(request, template, context)
+
+
+@auditor_required
+@require_GET
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One event with every field, its place in the chain, and links to its target."""
+    event = get_object_or_404(AuditEvent, pk=pk)
+    previous = AuditEvent.objects.filter(hash=event.prev_hash).values_list("pk", flat=True)
+    following = AuditEvent.objects.filter(prev_hash=event.hash).values_list("pk", flat=True)
+    context = {
+        "event": event,
+        "details": json.dumps(event.details, indent=2, sort_keys=True, ensure_ascii=False),
+        "previous_id": previous.first(),
+        "next_id": following.first(),
+    }
+    return TemplateResponse(request, "audit/event_detail.html", context)
+
+
+@auditor_required
+@require_GET
+def export_events(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The filtered events as a CSV or JSON Lines file, streamed in chain order.
+
+    The export is recorded first; that event is the chain head the file names, and only
+    events up to it are written, so the file is one consistent cut of the trail.
+    """
+    if fmt not in exporting.CONTENT_TYPES:
+        raise Http404("No such format.")
+    filters = AuditFilterForm(request.GET)
+    if not filters.is_valid():
+        return HttpResponseBadRequest("Invalid filter.")
+    described = filters.described()
+    marker = record(request.user, Action.AUDIT_EXPORTED, format=fmt, filter=described)
+    header = {
+        "format": exporting.FORMAT,
+        "exported_at": canonical_time(marker.at),
+        "exported_by": request.user.get_username(),
+        "filter": described,
+        "order": "chain (oldest first)",
+        "chain_head": {"id": marker.pk, "hash": marker.hash},
+    }
+    rows = (
+        filters.apply(AuditEvent.objects.filter(pk__lte=marker.pk))
+        .order_by("id")
+        .values_list(*exporting.COLUMNS)
+        .iterator(chunk_size=EXPORT_CHUNK_ROWS)
+    )
+    response = StreamingHttpResponse(
+        exporting.stream(fmt, header, rows), content_type=exporting.CONTENT_TYPES[fmt]
+    )
+    stamp = marker.at.strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    response["X-Audit-Chain-Head"] = f"{marker.pk}:{marker.hash}"
+    return response

@@ -1,0 +1,239 @@
+"""Who may do what, for every URL the project defines.
+
+The routes come from the URL resolver, so a new view cannot escape: a route missing from
+`MATRIX` fails `test_every_route_of_the_project_is_in_the_matrix`. Each portal route is
+requested with every method by six personas (anonymous, two exporters, an auditor, a user
+with no role, a superuser with no role) and must answer exactly the status in the table.
+The admin site is checked as a whole: no portal persona gets in, the superuser does.
+
+Company SSO is on (password sign-in off), as in production.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from ims_portal.accounts.roles import AUDITOR, EXPORTER
+from ims_portal.exports.models import Export
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ("anonymous", "exporter_a", "exporter_b", "auditor", "no_role", "superuser")
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", *UNSAFE)
+
+SIGN_IN = "302 to sign-in"
+PROVIDER = "302 to the provider"
+Expected = tuple[int | str, int | str, int | str, int | str, int | str, int | str]
+
+
+def everyone(status: int | str) -> Expected:
+    return (status,) * 6
+
+
+def table(get: Expected, unsafe: Expected, **per_method: Expected) -> dict[str, Expected]:
+    """Expected statuses by method: GET, then every unsafe method unless named."""
+    return {"GET": get, **dict.fromkeys(UNSAFE, unsafe), **per_method}
+
+
+# Personas:                 anonymous  exp. A  exp. B  auditor  no role  superuser
+READ_ALL = table(
+    get=(SIGN_IN, 200, 200, 200, 403, 403),
+    unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+)
+EXPORTER_PAGE = table(
+    get=(SIGN_IN, 200, 200, 403, 403, 403),
+    unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+)
+OWN_EXPORT = table(
+    get=(SIGN_IN, 200, 404, 200, 403, 403),
+    unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+)
+AUDITOR_PAGE = table(
+    get=(SIGN_IN, 403, 403, 200, 403, 403),
+    unsafe=(SIGN_IN, 403, 403, 403, 403, 403),
+)
+PUBLIC_PAGE = table(get=everyone(200), unsafe=everyone(405))
+
+
+@dataclass(frozen=True)
+class World:
+    """What the matrix's URLs point at."""
+
+    export: Export  # exporter A's
+    auditor: Any
+
+    def audit_event_pk(self) -> int:
+        """An event of the audit trail: the auditor's sign-in, which the trail records."""
+        from ims_portal.audit.models import AuditEvent
+
+        Client().force_login(self.auditor)
+        return AuditEvent.objects.latest("pk").pk
+
+
+@dataclass(frozen=True)
+class Row:
+    expected: dict[str, Expected]
+    kwargs: Callable[[World], dict[str, Any]] = lambda world: {}
+
+
+MATRIX: dict[str, Row] = {
+    "home": Row(table(get=everyone(302), unsafe=everyone(302))),
+    "exports:history": Row(READ_ALL),
+    "exports:new": Row(
+        table(
+            get=(SIGN_IN, 200, 200, 403, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+            POST=(SIGN_IN, 422, 422, 403, 403, 403),  # an empty form: nothing saved
+        )
+    ),
+    "exports:check_field": Row(
+        table(
+            get=(SIGN_IN, 405, 405, 403, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+            POST=(SIGN_IN, 200, 200, 403, 403, 403),
+        ),
+        lambda world: {"field": "bucket"},
+    ),
+    "exports:image_picker": Row(EXPORTER_PAGE),
+    "exports:detail": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
+    "exports:status": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
+    "exports:cancel": Row(
+        table(
+            get=(SIGN_IN, 405, 405, 403, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+            POST=(SIGN_IN, 302, 404, 403, 403, 403),
+        ),
+        lambda world: {"pk": world.export.pk},
+    ),
+    "accounts:login": Row(PUBLIC_PAGE),  # no password is taken: SSO is on
+    "accounts:logout": Row(table(get=everyone(405), unsafe=everyone(405), POST=everyone(302))),
+    "accounts:signed_out": Row(PUBLIC_PAGE),
+    "accounts:sso_start": Row(table(get=everyone(PROVIDER), unsafe=everyone(405))),
+    "accounts:sso_callback": Row(table(get=everyone(403), unsafe=everyone(405))),
+    "audit:events": Row(AUDITOR_PAGE),
+    "audit:detail": Row(AUDITOR_PAGE, lambda world: {"pk": world.audit_event_pk()}),
+    "audit:export": Row(AUDITOR_PAGE, lambda world: {"fmt": "csv"}),
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # namespace:name, or the route itself for an unnamed one
+    route: str  # the pattern, as written, from the root
+
+
+def project_routes() -> list[Route]:
+    """Every route of the project, from the URL resolver."""
+
+    def walk(patterns: list[Any], prefix: str, namespace: str) -> list[Route]:
+        found = []
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = ":".join(filter(None, [namespace, pattern.namespace]))
+                found += walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                name = ":".join(filter(None, [namespace, pattern.name])) if pattern.name else route
+                found.append(Route(name, route))
+        return found
+
+    return walk(get_resolver().url_patterns, "", "")
+
+
+PORTAL_ROUTES = [r for r in project_routes() if not r.route.startswith("admin/")]
+ADMIN_ROUTES = [r for r in project_routes() if r.route.startswith("admin/")]
+
+
+def path_of(route: str, values: dict[str, Any]) -> str:
+    """The URL of a route with its parameters filled in (route syntax or regex)."""
+
+    def value(match: re.Match[str]) -> str:
+        return str(values.get(match[1], "1"))
+
+    path = re.sub(r"<(?:\w+:)?(\w+)>", value, route)
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", value, path)
+    return "/" + path.replace("^", "").replace("$", "")
+
+
+@pytest.fixture
+def world(make_user, make_export, cloud_settings, sim) -> tuple[World, Callable[[str], Client]]:
+    """Exporter A's export, and a browser for a persona, freshly signed in (each request
+    gets its own, so that a sign-out or a cancel by one cannot change the next)."""
+    users = {
+        "exporter_a": make_user("alice", EXPORTER),
+        "exporter_b": make_user("bob", EXPORTER),
+        "auditor": make_user("carol", AUDITOR),
+        "no_role": make_user("dave"),
+        "superuser": get_user_model().objects.create_superuser("root", "root@example.com", "pw"),
+    }
+
+    def browser(persona: str) -> Client:
+        client = Client()
+        if persona != "anonymous":
+            client.force_login(users[persona])
+        return client
+
+    return World(export=make_export(users["exporter_a"]), auditor=users["auditor"]), browser
+
+
+def test_every_route_of_the_project_is_in_the_matrix():
+    names = {route.name for route in PORTAL_ROUTES}
+    assert sorted(names - MATRIX.keys()) == [], "routes missing from MATRIX"
+    assert sorted(MATRIX.keys() - names) == [], "MATRIX rows for routes that are gone"
+
+
+def meets(response: Any, expected: int | str, oidc_issuer: str) -> bool:
+    if expected == SIGN_IN:
+        return response.status_code == 302 and response["Location"].startswith(
+            reverse("accounts:login") + "?next="
+        )
+    if expected == PROVIDER:
+        return response.status_code == 302 and response["Location"].startswith(oidc_issuer)
+    return response.status_code == expected
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_persona_gets_the_expected_status_for_each_method(name, sso, world, settings):
+    the_world, browser = world
+    row = MATRIX[name]
+    route = next(r.route for r in PORTAL_ROUTES if r.name == name)
+    url = path_of(route, row.kwargs(the_world))
+    wrong = []
+    for method in METHODS:
+        for persona, expected in zip(PERSONAS, row.expected[method], strict=True):
+            response = browser(persona).generic(method, url)
+            if not meets(response, expected, settings.OIDC_ISSUER):
+                wrong.append(f"{method} {url} as {persona}: {response.status_code}, not {expected}")
+    assert wrong == []
+
+
+def test_no_portal_persona_gets_into_the_admin_and_the_superuser_does(sso, world):
+    _, browser = world
+    clients = {persona: browser(persona) for persona in PERSONAS}
+    admin_values = {"app_label": "exports", "url": "nowhere/"}
+    wrong = []
+    for route in ADMIN_ROUTES:
+        url = path_of(route.route, admin_values)
+        for persona in PERSONAS[:-1]:
+            for method in ("GET", "POST"):
+                response = clients[persona].generic(method, url)
+                shown_sign_in = route.name == "admin:login" and response.status_code == 200
+                sent_away = response.status_code in (302, 405) and response.get(
+                    "Location", "/admin/"
+                ).startswith("/admin/")
+                if not (shown_sign_in or sent_away):
+                    wrong.append(f"{method} {url} as {persona}: {response.status_code}")
+        response = clients["superuser"].get(url)
+        if response.status_code >= 500 or response.get("Location", "").startswith("/admin/login/"):
+            wrong.append(f"GET {url} as superuser: {response.status_code}")
+    assert wrong == []
+    assert clients["superuser"].get("/admin/").status_code == 200

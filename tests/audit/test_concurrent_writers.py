@@ -1,0 +1,83 @@
+"""Several processes writing at once (the web and workers) keep one unbroken chain."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from ims_portal.audit.models import AuditEvent
+from tests.audit.helpers import verify
+from tests.portal_fixtures import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WRITERS = 4
+EVENTS_EACH = 100
+
+# One writer: wait at the barrier, then append events as fast as it can, some alone and
+# some two to a transaction (as a status change records inside its own transaction).
+WRITER = """
+import sys, time
+from pathlib import Path
+import django
+django.setup()
+from django.db import transaction
+from ims_portal.audit.models import Action
+from ims_portal.audit.trail import SYSTEM, Target, record
+
+name, count, barrier = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+print("ready", flush=True)
+while not barrier.exists():
+    time.sleep(0.001)
+n = 0
+while n < count:
+    if n % 5 == 0 and n + 1 < count:
+        with transaction.atomic():
+            record(SYSTEM, Action.EXPORT_RUNNING, Target("writer", name), n=n)
+            record(SYSTEM, Action.EXPORT_RUNNING, Target("writer", name), n=n + 1)
+        n += 2
+    else:
+        record(SYSTEM, Action.EXPORT_RUNNING, Target("writer", name), n=n)
+        n += 1
+"""
+
+
+def test_four_processes_writing_at_once_keep_one_unbroken_chain(tmp_path):
+    database = connection.settings_dict["NAME"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+    }
+    barrier = tmp_path / "go"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, f"w{i}", str(EVENTS_EACH), str(barrier)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(WRITERS)
+    ]
+    for writer in writers:  # every one started up, so they really run at the same time
+        assert writer.stdout.readline().strip() == "ready", writer.stderr.read()
+    barrier.touch()
+    for writer in writers:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0, errors
+
+    assert AuditEvent.objects.count() == WRITERS * EVENTS_EACH
+    passed, output = verify()
+    assert passed, output
+    assert f"{WRITERS * EVENTS_EACH} events checked" in output
+    # The writers really took turns: along the chain, the writer changes many times.
+    order = list(AuditEvent.objects.order_by("id").values_list("target_id", flat=True))
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
+    assert switches >= WRITERS * 5, f"only {switches} switches: the writers did not overlap"

@@ -1,0 +1,27 @@
+"""`flush` as the test harness runs it between transactional tests.
+
+The audit table's trigger refuses TRUNCATE, for every role, in production as here. Triggers
+do not fire in a session whose `session_replication_role` is `replica`, a setting only a
+superuser may change (restores and replication use it). The tests connect as a superuser,
+so this flush, and only this one, empties the tables that way; `manage.py flush` outside
+the tests stays refused.
+"""
+
+from typing import Any
+
+from django.core.management.commands import flush
+from django.db import connections
+
+
+class Command(flush.Command):
+    def handle(self, **options: Any) -> None:
+        connection = connections[options["database"]]
+        if connection.vendor != "postgresql":
+            return super().handle(**options)
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            return super().handle(**options)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET session_replication_role")

@@ -14,27 +14,16 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import random
 import resource
 import statistics
-import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scratch import django_on_scratch_database  # bench/ is the script's folder
+
 DB = "ims_portal_bench_audit"
-
-
-def scratch_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
 
 
 def fill(count: int, users: list) -> None:
@@ -125,16 +114,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    scratch_database()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-        IMS_ENDPOINT="http://127.0.0.1:9",  # nothing here calls the cloud
-        LOG_LEVEL="WARNING",
-    )
-    import django
-
-    django.setup()
+    django_on_scratch_database(DB)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -144,7 +124,6 @@ def main() -> None:
     from ims_portal.audit.models import Action
     from ims_portal.audit.trail import SYSTEM, Target, record
 
-    call_command("migrate", verbosity=0)
     User = get_user_model()
     users = [User.objects.create_user(f"user{i}", f"user{i}@example.com", "x") for i in range(50)]
     for user in users:

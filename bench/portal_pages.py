@@ -11,23 +11,12 @@ client, printing the median and 95th percentile latency and the queries per requ
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from scratch import django_on_scratch_database  # bench/ is the script's folder
+
 DB = "ims_portal_bench"
-
-
-def scratch_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
 
 
 def main() -> None:
@@ -36,16 +25,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    scratch_database()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-        IMS_ENDPOINT="http://127.0.0.1:9",  # pages measured here never call the cloud
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_on_scratch_database(DB)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
@@ -54,7 +34,6 @@ def main() -> None:
     from ims_portal.exports.models import Export, Status
 
     setup_test_environment()
-    call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
     User = get_user_model()

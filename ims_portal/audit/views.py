@@ -26,7 +26,7 @@ from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.forms import AuditFilterForm
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import record
-from ims_portal.exports.views import is_fragment_request
+from ims_portal.pages import is_fragment_request, query_without_page
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_ROWS = 2000  # rows per database round trip while streaming an export
@@ -45,12 +45,10 @@ def events(request: HttpRequest) -> HttpResponse:
     record(request.user, Action.AUDIT_SEARCHED, filter=filters.described(), page=page_number)
     found = filters.apply(AuditEvent.objects.all())
     page = Paginator(found, PAGE_SIZE).get_page(page_number)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "page": page,
         "filters": filters,
-        "query": query.urlencode(),
+        "query": query_without_page(request),
         "filtered": bool(filters.described()),
     }
     template = (

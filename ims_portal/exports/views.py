@@ -25,17 +25,12 @@ from ims_portal.exports.forms import ExportForm, HistoryFilterForm
 from ims_portal.exports.models import IN_FLIGHT, Export, Status, TransitionConflict
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.tasks import enqueue_submit
+from ims_portal.pages import is_fragment_request, query_without_page
 
 HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
 REFUSAL_VALUE_MAX = 1100  # characters of a refused form's values kept in the trail
 CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
-
-
-def is_fragment_request(request: HttpRequest) -> bool:
-    """An HTMX request for a fragment (not a boosted navigation, which wants a page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
 
 
 def _picker_context(refresh: bool = False) -> dict[str, object]:
@@ -256,7 +251,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "any_in_flight": any(e.in_flight for e in page.object_list),
         "show_owner": auditor,
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
     }
     template = (
         "exports/partials/history_rows.html"
@@ -264,9 +259,3 @@ def history(request: HttpRequest) -> HttpResponse:
         else "exports/history.html"
     )
     return TemplateResponse(request, template, context)
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()

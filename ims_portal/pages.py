@@ -1,0 +1,18 @@
+"""Helpers every page view shares: fragment or full page, and the query of a paged list."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+
+def is_fragment_request(request: HttpRequest) -> bool:
+    """An HTMX request for a fragment (not a boosted navigation, which wants a page)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """The list's filters as a query string, for the pager's links to add `page=` to."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()

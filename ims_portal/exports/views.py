@@ -181,18 +181,13 @@ def export_or_404(request: HttpRequest, pk: int, *, own: bool = False) -> Export
 @reader_required
 @require_GET
 def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One export's page; its status part refreshes itself while the export is in flight.
-
-    Below it, the export's audit timeline: every event for auditors, its lifecycle for
-    the exporter who owns it (not, say, who else tried to open it)."""
+    """One export's page; its status part and audit timeline refresh themselves while the
+    export is in flight."""
     export = export_or_404(request, pk)
-    events = AuditEvent.objects.for_target("export", export.pk).order_by("id")
-    if not is_auditor(request.user):
-        events = events.filter(action__startswith="export.")
     context = {
         "export": export,
         "progress": progress_of(export),
-        "audit_events": events[:TIMELINE_MAX],
+        "audit_events": _timeline(request, export),
     }
     return TemplateResponse(request, "exports/detail.html", context)
 
@@ -200,14 +195,28 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @reader_required
 @require_GET
 def export_status(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live status fragment; once the export has ended, htmx is told to stop polling."""
+    """The live status fragment, with the audit timeline swapped out of band beside it;
+    once the export has ended, htmx is told to stop polling."""
     export = export_or_404(request, pk)
-    context = {"export": export, "progress": progress_of(export)}
-    response = TemplateResponse(request, "exports/partials/status.html", context)
+    context = {
+        "export": export,
+        "progress": progress_of(export),
+        "audit_events": _timeline(request, export),
+    }
+    response = TemplateResponse(request, "exports/partials/status_update.html", context)
     if export.is_terminal and is_fragment_request(request):
         response.render()
         return HttpResponseStopPolling(response.content)
     return response
+
+
+def _timeline(request: HttpRequest, export: Export) -> list[AuditEvent]:
+    """Every event of the export for auditors; its lifecycle for the exporter who owns it
+    (not, say, who else tried to open it)."""
+    events = AuditEvent.objects.for_target("export", export.pk).order_by("id")
+    if not is_auditor(request.user):
+        events = events.filter(action__startswith="export.")
+    return list(events[:TIMELINE_MAX])
 
 
 @exporter_required

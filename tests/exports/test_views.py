@@ -224,3 +224,17 @@ def test_history_queries_do_not_grow_with_the_rows(
         make_export(alice, status=Status.SUCCEEDED)
     with django_assert_max_num_queries(len(few.captured_queries)):
         as_alice.get(reverse("exports:history"))
+
+
+def test_the_status_fragment_brings_the_audit_timeline_along_out_of_band(
+    as_alice, alice, make_export
+):
+    export = make_export(alice)
+    export.transition(Status.SUBMITTING)
+    fragment = as_alice.get(
+        reverse("exports:status", args=[export.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert '<section id="audit-timeline" class="card" hx-swap-oob="true">' in fragment
+    assert "Export being submitted" in fragment
+    page = as_alice.get(export.get_absolute_url()).content.decode()
+    assert '<section id="audit-timeline" class="card">' in page  # in place, not out of band

@@ -48,9 +48,13 @@ def _picker_context(refresh: bool = False) -> dict[str, object]:
 def new_export(request: HttpRequest) -> HttpResponse:
     """The new-export form; a valid POST saves a queued export and submits it on commit."""
     if request.method == "POST":
-        form = ExportForm(request.POST)
-        token = request.POST.get("request_token", "")
-        existing = _export_for_token(request, token)
+        data = request.POST.copy()
+        existing = _export_for_token(request, data.get("request_token", ""))
+        if not _is_uuid(data.get("request_token", "")):
+            # Not from our form (a script, a stripped field): still a request to honour, and
+            # the one-export-in-flight-per-image rule still stops a duplicate.
+            data["request_token"] = str(uuid.uuid4())
+        form = ExportForm(data)
         if existing is not None:
             # A double click or a resent POST: the first one already made the export.
             return redirect(existing)
@@ -67,12 +71,18 @@ def new_export(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "exports/new.html", context, status=status)
 
 
-def _export_for_token(request: HttpRequest, token: str) -> Export | None:
+def _is_uuid(value: str) -> bool:
     try:
-        token_uuid = uuid.UUID(token)
+        uuid.UUID(value)
     except ValueError:
+        return False
+    return True
+
+
+def _export_for_token(request: HttpRequest, token: str) -> Export | None:
+    if not _is_uuid(token):
         return None
-    return Export.objects.filter(owner=request.user, request_token=token_uuid).first()
+    return Export.objects.filter(owner=request.user, request_token=token).first()
 
 
 def _record_refusal(request: HttpRequest, form: ExportForm) -> None:

@@ -238,3 +238,13 @@ def test_the_status_fragment_brings_the_audit_timeline_along_out_of_band(
     assert "Export being submitted" in fragment
     page = as_alice.get(export.get_absolute_url()).content.decode()
     assert '<section id="audit-timeline" class="card">' in page  # in place, not out of band
+
+
+@pytest.mark.parametrize("token", ["", "not-a-uuid"])
+def test_a_post_without_a_proper_form_token_is_still_honoured(
+    as_alice, token, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks():
+        response = as_alice.post(reverse("exports:new"), form_data(request_token=token))
+    assert response.status_code == 302
+    assert Export.objects.count() == 1

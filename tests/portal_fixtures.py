@@ -18,7 +18,7 @@ from django.db import connection
 from ims_portal.accounts.roles import AUDITOR, EXPORTER, set_roles
 from ims_portal.exports import cloud_access
 from ims_portal.exports.models import Export
-from ims_portal.simulator import defaults
+from ims_portal.simulator import defaults, seed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,6 +100,27 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture
+def cloud(cloud_settings, sim):
+    """The simulator at its seed, and the portal's cached image list emptied to match."""
+    from django.core.cache import cache
+
+    cache.clear()
+    return sim
+
+
+def export_form_data(**fields: str) -> dict[str, str]:
+    """A valid new-export POST (a small exportable image), with `fields` changed."""
+    return {
+        "image": seed.SMALL_CENTOS,
+        "bucket": "ims-exports",
+        "file_name": "web.qcow2",
+        "file_format": "qcow2",
+        "request_token": str(uuid.uuid4()),
+        **fields,
+    }
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.contrib.auth.models import Group
 from django.test import RequestFactory
@@ -15,27 +13,9 @@ from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
 from tests.audit.conftest import BROWSER
 from tests.audit.helpers import only
+from tests.portal_fixtures import export_form_data
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cloud(cloud_settings, sim):
-    from django.core.cache import cache
-
-    cache.clear()
-    return sim
-
-
-def export_form(**fields) -> dict[str, str]:
-    return {
-        "image": seed.SMALL_CENTOS,
-        "bucket": "ims-exports",
-        "file_name": "web.qcow2",
-        "file_format": "qcow2",
-        "request_token": str(uuid.uuid4()),
-        **fields,
-    }
 
 
 def assert_from_the_browser(event: AuditEvent, response) -> None:
@@ -166,7 +146,9 @@ def test_an_export_request_is_recorded_in_the_same_transaction_as_the_export(
     as_alice, alice, cloud, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks():
-        response = as_alice.post(reverse("exports:new"), export_form(quick="", file_format="vmdk"))
+        response = as_alice.post(
+            reverse("exports:new"), export_form_data(quick="", file_format="vmdk")
+        )
     export = Export.objects.get()
     event = only(Action.EXPORT_REQUESTED)
     assert (event.actor_id, event.actor_roles) == (alice.pk, "exporter")
@@ -189,7 +171,7 @@ def test_an_export_request_is_recorded_in_the_same_transaction_as_the_export(
 
 def test_an_export_refused_by_validation_is_recorded_with_the_field_errors(as_alice, alice, cloud):
     response = as_alice.post(
-        reverse("exports:new"), export_form(bucket="Bad_Bucket", file_format="")
+        reverse("exports:new"), export_form_data(bucket="Bad_Bucket", file_format="")
     )
     assert response.status_code == 422
     event = only(Action.EXPORT_INVALID)

@@ -10,12 +10,7 @@ from django.utils import timezone
 from ims_portal.exports.models import Export, Status
 from ims_portal.exports.tasks import poll_export, submit_export
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cloud(cloud_settings, sim):
-    return sim
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cloud")]
 
 
 def test_a_second_delivery_of_submit_finds_the_export_claimed_and_sends_nothing(

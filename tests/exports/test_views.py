@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.urls import reverse
 
 from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
+from tests.portal_fixtures import export_form_data
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def cloud(cloud_settings, sim):
-    from django.core.cache import cache
-
-    cache.clear()  # the image list is cached; each test starts from the simulator's seed
-    return sim
-
-
-def form_data(**fields) -> dict[str, str]:
-    return {
-        "image": seed.SMALL_CENTOS,
-        "bucket": "ims-exports",
-        "file_name": "web.qcow2",
-        "file_format": "qcow2",
-        "request_token": str(uuid.uuid4()),
-        **fields,
-    }
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cloud")]
 
 
 @pytest.fixture
@@ -79,7 +59,7 @@ def test_a_valid_post_saves_a_queued_export_and_redirects_to_it(
     as_alice, alice, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        response = as_alice.post(reverse("exports:new"), form_data())
+        response = as_alice.post(reverse("exports:new"), export_form_data())
     export = Export.objects.get()
     assert response.status_code == 302
     assert response["Location"] == export.get_absolute_url()
@@ -90,7 +70,7 @@ def test_a_valid_post_saves_a_queued_export_and_redirects_to_it(
 
 
 def test_the_same_form_posted_twice_makes_one_export(as_alice, django_capture_on_commit_callbacks):
-    data = form_data()
+    data = export_form_data()
     with django_capture_on_commit_callbacks():
         first = as_alice.post(reverse("exports:new"), data)
         second = as_alice.post(reverse("exports:new"), data)
@@ -116,18 +96,18 @@ def test_the_same_form_posted_twice_makes_one_export(as_alice, django_capture_on
 def test_every_rule_puts_its_message_on_its_field_and_nothing_is_saved(
     as_alice, fields, field, text
 ):
-    response = as_alice.post(reverse("exports:new"), form_data(**fields))
+    response = as_alice.post(reverse("exports:new"), export_form_data(**fields))
     assert response.status_code == 422
     form = response.context["form"]
     assert any(text in error for error in form.errors[field]), form.errors
     assert not Export.objects.exists()
     # What the user typed is kept.
-    assert form["bucket"].value() == form_data(**fields)["bucket"]
+    assert form["bucket"].value() == export_form_data(**fields)["bucket"]
 
 
 def test_an_image_already_in_flight_cannot_get_a_second_export(as_alice, bob, make_export):
     busy = make_export(bob, image_id=seed.SMALL_CENTOS)
-    response = as_alice.post(reverse("exports:new"), form_data())
+    response = as_alice.post(reverse("exports:new"), export_form_data())
     assert response.status_code == 422
     assert f"export #{busy.pk}" in str(response.context["form"].errors["image"])
 
@@ -135,7 +115,7 @@ def test_an_image_already_in_flight_cannot_get_a_second_export(as_alice, bob, ma
 def test_the_field_check_answers_only_that_fields_partial(as_alice):
     response = as_alice.post(
         reverse("exports:check_field", args=["bucket"]),
-        form_data(bucket="ab"),
+        export_form_data(bucket="ab"),
         headers={"HX-Request": "true"},
     )
     html = response.content.decode()
@@ -146,7 +126,7 @@ def test_the_field_check_answers_only_that_fields_partial(as_alice):
 
 def test_an_unreachable_cloud_at_submit_keeps_the_input_and_says_so(as_alice, sim):
     sim.control.fault(status=503, count=50)
-    response = as_alice.post(reverse("exports:new"), form_data())
+    response = as_alice.post(reverse("exports:new"), export_form_data())
     assert response.status_code == 503
     assert "could not be reached" in response.content.decode()
     assert response.context["form"]["file_name"].value() == "web.qcow2"
@@ -168,7 +148,7 @@ def test_an_auditor_reads_every_export_but_cannot_create_or_cancel(
     assert client.get(export.get_absolute_url()).status_code == 200
     assert "alice" in client.get(reverse("exports:history")).content.decode()
     assert client.get(reverse("exports:new")).status_code == 403
-    assert client.post(reverse("exports:new"), form_data()).status_code == 403
+    assert client.post(reverse("exports:new"), export_form_data()).status_code == 403
     assert client.post(reverse("exports:cancel", args=[export.pk])).status_code == 403
     assert Export.objects.get().status == Status.QUEUED
 
@@ -245,6 +225,6 @@ def test_a_post_without_a_proper_form_token_is_still_honoured(
     as_alice, token, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks():
-        response = as_alice.post(reverse("exports:new"), form_data(request_token=token))
+        response = as_alice.post(reverse("exports:new"), export_form_data(request_token=token))
     assert response.status_code == 302
     assert Export.objects.count() == 1

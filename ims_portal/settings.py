@@ -215,7 +215,7 @@ if not _broker:
         # No Redis in development: an embedded broker in the file system, so the product
         # still runs with nothing installed. Never in production, where it would hide a fault.
         _broker = "filesystem://"
-        for folder in ("broker", "broker-processed"):
+        for folder in ("broker", "broker-processed", "broker-control"):
             (VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
     else:
         raise ImproperlyConfigured(f"No broker: Redis at REDIS_URL={REDIS_URL} does not answer.")
@@ -227,6 +227,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
     if BROKER_IS_EMBEDDED
@@ -271,9 +272,10 @@ if not IMS_ENDPOINT and DEBUG:
     os.environ.setdefault("IMS_ENDPOINT", IMS_ENDPOINT)
     os.environ.setdefault("IAM_ENDPOINT", IMS_ENDPOINT)
     os.environ.setdefault("IMS_PROJECT_ID", "0605767e5a80d5762fb2c0142f5a4d6f")
-    os.environ.setdefault("IAM_USERNAME", "portal")
-    os.environ.setdefault("IAM_PASSWORD", "portal-password")
-    os.environ.setdefault("IAM_DOMAIN", "example-domain")
+    if not os.environ.get("IMS_AK"):  # an AK/SK pair given by hand wins over the IAM user
+        os.environ.setdefault("IAM_USERNAME", "portal")
+        os.environ.setdefault("IAM_PASSWORD", "portal-password")
+        os.environ.setdefault("IAM_DOMAIN", "example-domain")
 IMS_REGION = env.str("IMS_REGION", default="eu-de")
 
 # Where the clouds differ (see exports/rules.py). Defaults are Open Telekom Cloud's.
@@ -290,6 +292,7 @@ EXPORT_POLL_FACTOR = env.float("EXPORT_POLL_FACTOR", default=1.5)
 EXPORT_POLL_MAX = env.float("EXPORT_POLL_MAX", default=60.0)
 EXPORT_STALLED_AFTER = env.float("EXPORT_STALLED_AFTER", default=15 * 60.0)
 EXPORT_SUBMIT_RETRIES = env.int("EXPORT_SUBMIT_RETRIES", default=5)
+EXPORT_POLL_GIVE_UP_AFTER = env.int("EXPORT_POLL_GIVE_UP_AFTER", default=5)
 EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=10 * 60.0)
 IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
 

@@ -52,6 +52,7 @@ class SignInView(LoginView):
     http_method_names = ["get", "head", "post"]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Refuse a password POST unless the development sign-in is on."""
         # No password reaches the portal outside development: not even a superuser's, whose
         # way in is /admin/.
         if request.method == "POST" and not settings.DEVELOPMENT_SIGN_IN:
@@ -59,6 +60,7 @@ class SignInView(LoginView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """Add the SSO button's address (carrying `next`) and which ways in are on."""
         context = super().get_context_data(**kwargs)
         next_url = context.get("next") or ""
         sso_url = reverse("accounts:sso_start")
@@ -156,6 +158,7 @@ class SignOutView(OIDCLogoutView):
 
     @property
     def redirect_url(self) -> str:
+        """Where the browser lands when the provider offers no sign-out of its own."""
         return resolve_url("accounts:signed_out")
 
 

@@ -66,6 +66,11 @@ def request_id_from(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def _from_trusted_proxy(meta: Mapping[str, str], trusted: Iterable[IpNetwork]) -> bool:
+    peer = _address(meta.get("REMOTE_ADDR", ""))
+    return peer is not None and any(peer in network for network in trusted)
+
+
 def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
     """`TRUSTED_PROXIES` entries (addresses or CIDR networks); raises ValueError on junk."""
     return tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values if value)
@@ -112,8 +117,12 @@ def client_ip(meta: Mapping[str, str], trusted: Iterable[IpNetwork]) -> str:
 
 def origin_of_request(meta: Mapping[str, str], trusted: Iterable[IpNetwork]) -> Origin:
     """The origin of a request, from its WSGI environ (`request.META`)."""
+    trusted = tuple(trusted)
+    # A request id names the request in the proxy's logs too; only a proxy we trust may set
+    # it, or a client could make its events look like someone else's in the trail.
+    incoming = meta.get("HTTP_X_REQUEST_ID") if _from_trusted_proxy(meta, trusted) else None
     return Origin(
-        request_id=request_id_from(meta.get("HTTP_X_REQUEST_ID")),
+        request_id=request_id_from(incoming),
         ip=client_ip(meta, trusted),
         user_agent=meta.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
     )

@@ -88,9 +88,9 @@ def record(
         user_agent=origin.user_agent[: context.USER_AGENT_MAX],
         request_id=origin.request_id[:64],
         action=str(action),
-        target_type=str(aimed.type)[:40] if aimed else "",
-        target_id=str(aimed.id)[:64] if aimed else "",
-        target_label=str(aimed.label)[:255] if aimed else "",
+        target_type=_text(aimed.type, 40) if aimed else "",
+        target_id=_text(aimed.id, 64) if aimed else "",
+        target_label=_text(aimed.label, 255) if aimed else "",
         outcome=str(outcome),
         details=chain.json_safe(_redacted(details)),
     )
@@ -103,6 +103,12 @@ def record(
         event.hash = chain.digest(chain.values_of(event))
         event.save(using=using, force_insert=True)
     return event
+
+
+def _text(value: object, limit: int) -> str:
+    """A target field as stored. Targets can echo what a user typed (an image id in a
+    refused form), and PostgreSQL text cannot hold NUL: U+FFFD stands in, as in details."""
+    return str(value).replace("\x00", "\ufffd")[:limit]
 
 
 def _serialise_writers(using: str) -> None:

@@ -48,14 +48,17 @@ class Image:
 
     @property
     def is_public(self) -> bool:
+        """A public ("gold") image of the cloud's, never exportable."""
         return self.image_type == "gold"
 
     @property
     def is_iso(self) -> bool:
+        """An ISO image (IMS marks them by environment type or disk format)."""
         return self.virtual_env_type == "IsoImage" or self.disk_format == "iso"
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Image:
+        """Read one entry of `GET /v2/cloudimages`' `images` list."""
         size = data.get("__image_size") or 0
         try:
             size_bytes = int(size)
@@ -96,10 +99,12 @@ class Job:
 
     @property
     def finished(self) -> bool:
+        """The job has ended, well or badly."""
         return self.status in ("SUCCESS", "FAIL")
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Job:
+        """Read the answer of either job call (progress or status)."""
         entities = data.get("entities") or {}
         return cls(
             id=data.get("job_id") or "",

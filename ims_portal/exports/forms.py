@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.html import format_html
 
-from ims_portal.cloud import CloudError, Image, NotFound
+from ims_portal.cloud import CloudError, ConfigurationError, Image, NotFound
 from ims_portal.exports import rules
 from ims_portal.exports.cloud_access import export_policy, get_client, image_choices
 from ims_portal.exports.models import Export, Status
@@ -39,7 +40,8 @@ class ExportForm(forms.Form):
                 "spellcheck": "false",
             }
         ),
-        help_text="Standard bucket in the image's region: 3 to 63 lowercase letters, digits, '-' or '.'.",
+        help_text="A Standard bucket in the image's region: 3 to 63 lowercase letters, digits, "
+        "'-' or '.'.",
     )
     file_name = forms.CharField(
         label="File name",
@@ -60,6 +62,9 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args: Any, fresh_image: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["bucket"].help_text = self.fields["bucket"].help_text.replace(
+            "the image's region", f"region {settings.IMS_REGION}"
+        )
         self.fresh_image = fresh_image
         self.image_record: Image | None = None
         self.cloud_unreachable = False
@@ -111,11 +116,11 @@ class ExportForm(forms.Form):
             image = next((c.image for c in image_choices() if c.image.id == image_id), None)
         except NotFound:
             image = None
-        except CloudError as error:
+        except (CloudError, ConfigurationError) as error:
             self.cloud_unreachable = True
             self.add_error(
                 None,
-                f"The cloud could not be reached to check the image ({error.message or error}). "
+                f"The cloud could not be reached to check the image ({getattr(error, 'message', '') or error}). "
                 "Nothing was submitted; try again in a moment.",
             )
             return None

@@ -36,14 +36,15 @@ TERMINAL = frozenset(
 )
 
 # Every legal move. `submitting -> queued` is the retry after a refusal that proves the
-# cloud did not act (connection refused, 429, 503); `unknown` waits for a person.
+# cloud did not act (connection refused, 429, 503); `unknown` waits for a person, whether
+# the submit's outcome is unknown or the cloud stopped answering about the job.
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.QUEUED: frozenset({Status.SUBMITTING, Status.CANCELLED}),
     Status.SUBMITTING: frozenset(
         {Status.SUBMITTED, Status.QUEUED, Status.REJECTED, Status.FAILED, Status.UNKNOWN}
     ),
-    Status.SUBMITTED: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED}),
-    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.FAILED}),
+    Status.SUBMITTED: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
+    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
     Status.UNKNOWN: frozenset({Status.CANCELLED}),
     Status.SUCCEEDED: frozenset(),
     Status.FAILED: frozenset(),
@@ -138,6 +139,8 @@ class Export(models.Model):
     # When the next poll is due; the reconciler finds polls that went missing by it.
     next_poll_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
+    # Final refusals to read the job in a row; the portal gives up at EXPORT_POLL_GIVE_UP_AFTER.
+    poll_refusals = models.PositiveSmallIntegerField(default=0)
 
     objects = ExportQuerySet.as_manager()
 

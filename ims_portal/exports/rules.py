@@ -7,7 +7,7 @@ Django, so both can use it.
 
 Where the clouds differ (Huawei Cloud refuses more OS origins than Open Telekom Cloud, some
 regions allow a normal export above 128 GB), the difference is an `ExportPolicy` value,
-set from the `IMS_EXPORT_POLICY_*` settings, not a branch in the code.
+set from the `IMS_EXPORT_*` settings (see README), not a branch in the code.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ims_portal.cloud import CloudError
+from ims_portal.cloud import CloudError, ConfigurationError
 from ims_portal.exports import workflow
 from ims_portal.exports.cloud_access import get_client
 from ims_portal.exports.models import FOLLOWED, Export, Status, TransitionConflict
@@ -43,7 +43,17 @@ def submit_export(export_id: int) -> None:
         return  # another delivery claimed it
     log.info("export %s: submitting %s to %s", export.pk, export.image_id, export.bucket_url)
     try:
-        job_id = get_client().export_image(
+        client = get_client()
+    except ConfigurationError as error:
+        log.error("export %s: the cloud settings are incomplete: %s", export.pk, error)
+        export.transition(
+            Status.FAILED,
+            error_message=f"The portal's cloud settings are incomplete ({error}). "
+            "Nothing was sent to the cloud; ask an operator.",
+        )
+        return
+    try:
+        job_id = client.export_image(
             export.image_id,
             export.bucket_url,
             file_format=export.file_format or None,
@@ -63,15 +73,17 @@ def submit_export(export_id: int) -> None:
             error_message=f"The portal failed while submitting ({type(error).__name__}).",
         )
         return
+    # Logged before it is saved: should the save fail, a person still finds the job.
+    log.info("export %s: submitted as job %s", export.pk, job_id)
     due = timezone.now() + timedelta(seconds=workflow.poll_delay(0))
     export.transition(
         Status.SUBMITTED, job_id=job_id, next_poll_at=due, error_code="", error_message=""
     )
-    log.info("export %s: submitted as job %s", export.pk, job_id)
     schedule_poll(export.pk, due)
 
 
 def schedule_poll(export_id: int, due: datetime) -> None:
+    """Send the poll due at `due`, named by that time (see `poll_export`)."""
     countdown = max(0.0, (due - timezone.now()).total_seconds())
     poll_export.apply_async((export_id, due.isoformat()), countdown=countdown)
 
@@ -91,11 +103,16 @@ def poll_export(export_id: int, due: str) -> None:
     try:
         job = get_client().get_job(export.job_id)
     except CloudError as error:
-        if not error.retryable:
-            log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
-        else:
-            log.warning("export %s: polling failed, will retry: %s", export.pk, error)
         job = None
+        if error.retryable:
+            log.warning("export %s: polling failed, will retry: %s", export.pk, error)
+        else:
+            log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
+            try:
+                if workflow.record_poll_refusal(export, error):
+                    return  # given up: the export is `unknown`, for a person
+            except TransitionConflict:
+                return
     if job is not None:
         try:
             workflow.apply_job(export, job)
@@ -106,7 +123,9 @@ def poll_export(export_id: int, due: str) -> None:
             return
     next_due = timezone.now() + timedelta(seconds=workflow.poll_delay(export.poll_count + 1))
     claimed = Export.objects.filter(pk=export.pk, status__in=FOLLOWED, next_poll_at=due_at).update(
-        next_poll_at=next_due, poll_count=export.poll_count + 1
+        next_poll_at=next_due,
+        poll_count=export.poll_count + 1,
+        poll_refusals=0 if job is not None else export.poll_refusals,
     )
     if claimed:
         schedule_poll(export.pk, next_due)

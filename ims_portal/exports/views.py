@@ -19,7 +19,7 @@ from ims_portal.accounts.access import exporter_required, reader_required
 from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import Target, record
-from ims_portal.cloud import CloudError
+from ims_portal.cloud import CloudError, ConfigurationError
 from ims_portal.exports.cloud_access import image_choices
 from ims_portal.exports.forms import ExportForm, HistoryFilterForm
 from ims_portal.exports.models import IN_FLIGHT, Export, Status, TransitionConflict
@@ -36,7 +36,7 @@ CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
 def _picker_context(refresh: bool = False) -> dict[str, object]:
     try:
         return {"image_choices": image_choices(refresh=refresh), "images_error": ""}
-    except CloudError as error:
+    except (CloudError, ConfigurationError) as error:
         return {
             "image_choices": [],
             "images_error": f"The image list could not be loaded from the cloud ({error}).",

@@ -70,6 +70,29 @@ def record_submit_failure(export: Export, error: CloudError) -> float | None:
     return None
 
 
+def record_poll_refusal(export: Export, error: CloudError) -> bool:
+    """Count a final refusal to read the export's job (404, 403...); return True once the
+    portal gives up following it.
+
+    One refusal may pass (a permission being fixed, a cloud hiccup answered as 4xx), but a
+    job that stays unreadable would otherwise be polled every minute forever. Giving up makes
+    the export `unknown`: the cloud may well have finished it, and a person checks.
+    """
+    refusals = export.poll_refusals + 1
+    if refusals < settings.EXPORT_POLL_GIVE_UP_AFTER:
+        Export.objects.filter(pk=export.pk).update(poll_refusals=refusals)
+        export.poll_refusals = refusals
+        return False
+    export.transition(
+        Status.UNKNOWN,
+        poll_refusals=refusals,
+        error_code=error.code,
+        error_message=f"The cloud refused {refusals} times to say how job {export.job_id} "
+        f"is doing ({error}). {human_error(error.code, '')}".strip(),
+    )
+    return True
+
+
 def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
     """Bring the export in line with what the cloud says of its job."""
     now = now or timezone.now()

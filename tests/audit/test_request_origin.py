@@ -11,6 +11,7 @@ from django.urls import reverse
 from ims_portal.audit import context
 from ims_portal.audit.log_filters import RequestIdFilter
 from ims_portal.audit.models import Action
+from tests.audit.conftest import BROWSER
 from tests.audit.helpers import only
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,8 @@ def test_every_response_carries_a_fresh_request_id(client):
     assert len(first) == 32 and first != second
 
 
-def test_a_well_formed_incoming_request_id_is_kept_and_junk_is_replaced(client):
+def test_a_trusted_proxys_well_formed_request_id_is_kept_and_junk_is_replaced(client, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]  # the test client's address
     kept = client.get(reverse("accounts:login"), headers={"X-Request-Id": "lb-7f3a9c21-0001"})
     assert kept["X-Request-Id"] == "lb-7f3a9c21-0001"
     for junk in ("short", "has spaces in it", "x" * 65, "inject\nline-0000", "ünïcode-00000"):
@@ -32,7 +34,15 @@ def test_a_well_formed_incoming_request_id_is_kept_and_junk_is_replaced(client):
         assert replaced["X-Request-Id"] != junk
 
 
-def test_log_lines_written_during_a_request_carry_its_id(as_alice, caplog, make_export, alice):
+def test_a_request_id_from_anyone_else_is_replaced(client):
+    response = client.get(reverse("accounts:login"), headers={"X-Request-Id": "lb-7f3a9c21-0001"})
+    assert response["X-Request-Id"] != "lb-7f3a9c21-0001"
+
+
+def test_log_lines_written_during_a_request_carry_its_id(
+    as_alice, caplog, make_export, alice, settings
+):
+    settings.TRUSTED_PROXIES = [BROWSER["REMOTE_ADDR"]]  # as if it came through our proxy
     caplog.handler.addFilter(RequestIdFilter())
     theirs_missing = reverse("exports:detail", args=[999999])
     with caplog.at_level(logging.WARNING, logger="django.request"):

@@ -48,6 +48,24 @@ def test_an_image_of_128_gb_or_more_forces_fast_export(new_export_page):
     assert page.is_disabled("#id_file_format")
 
 
+def test_an_encrypted_image_forbids_fast_export(new_export_page):
+    page = new_export_page
+    page.check(f"#image-{seed.ENCRYPTED}")
+    assert not page.is_checked("#id_quick")
+    assert page.is_disabled("#id_quick")
+    assert "Encrypted" in page.text_content("#quick-note")
+
+
+def test_a_file_extension_that_disagrees_with_the_format_earns_a_warning(new_export_page):
+    page = new_export_page
+    page.select_option("#id_file_format", "qcow2")
+    page.fill("#id_file_name", "web.vmdk")
+    assert page.is_visible("#file-name-warning")
+    assert ".vmdk" in page.text_content("#file-name-warning")
+    page.fill("#id_file_name", "web.qcow2")
+    assert page.is_hidden("#file-name-warning")
+
+
 def test_an_export_is_submitted_progresses_live_to_done_and_appears_in_history(
     new_export_page, live_server, celery_worker_process, sim
 ):

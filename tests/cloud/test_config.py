@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ims_portal.cloud import AkSkAuth, Client, ConfigurationError, TokenAuth
+from ims_portal.simulator import seed
+from tests.cloud.conftest import wait_for_job
 
 BASE = {"IMS_ENDPOINT": "https://ims.example.com/", "IMS_PROJECT_ID": "p-1"}
 AKSK = {"IMS_AK": "AKVALUE0001", "IMS_SK": "SKVALUE-very-secret"}
@@ -73,7 +75,7 @@ def test_a_configuration_error_is_a_value_error():
 
 
 @pytest.mark.parametrize("scheme", ["aksk", "password"])
-def test_a_client_from_the_environment_talks_to_the_simulator(sim, scheme):
+def test_a_client_from_the_environment_lists_every_image_and_exports_one_to_success(sim, scheme):
     environ = {"IMS_ENDPOINT": sim.url, "IMS_PROJECT_ID": sim.project_id}
     if scheme == "aksk":
         environ |= {"IMS_AK": sim.ak, "IMS_SK": sim.sk}
@@ -86,8 +88,15 @@ def test_a_client_from_the_environment_talks_to_the_simulator(sim, scheme):
         }
 
     with Client.from_env(environ) as client:
-        image = next(client.list_images(__imagetype="private", limit=1))
+        listed = [image.id for image in client.list_images()]
+        job_id = client.export_image(seed.SMALL_CENTOS, f"ims-exports:{scheme}.qcow2", "qcow2")
+        job = wait_for_job(client, job_id)
 
-    assert image.image_type == "private"
-    [entry] = sim.control.requests(method="GET")
-    assert entry["auth"] == ("aksk" if scheme == "aksk" else "token")
+    seeded = {image["id"] for image in seed.seed_images(sim.settings.bulk_images)}
+    assert sorted(listed) == sorted(seeded)  # every seeded image, once
+    pages = sim.control.requests(method="GET", path_contains="/v2/cloudimages")
+    assert len(pages) > 1
+    assert job.status == "SUCCESS" and job.progress == 1.0
+    assert {entry["auth"] for entry in sim.control.requests(method="GET")} == {
+        "aksk" if scheme == "aksk" else "token"
+    }

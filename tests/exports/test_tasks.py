@@ -36,3 +36,40 @@ def test_a_poll_that_is_not_the_one_due_is_dropped(alice, make_export, sim):
     stored = Export.objects.get(pk=export.pk)
     assert stored.poll_count == 0 and stored.next_poll_at == due
     assert sim.control.requests(path_contains="/job") == []
+
+
+def test_a_job_the_cloud_keeps_refusing_to_describe_is_handed_to_a_person(
+    alice, make_export, settings
+):
+    settings.EXPORT_POLL_GIVE_UP_AFTER = 2
+    due = timezone.now()
+    export = make_export(alice, status=Status.SUBMITTED, job_id="no-such-job", next_poll_at=due)
+    poll_export(export.pk, due.isoformat())
+    stored = Export.objects.get(pk=export.pk)
+    assert stored.status == Status.SUBMITTED and stored.poll_refusals == 1
+
+    Export.objects.filter(pk=export.pk).update(next_poll_at=due)  # the next poll falls due
+    poll_export(export.pk, due.isoformat())
+    stored = Export.objects.get(pk=export.pk)
+    assert stored.status == Status.UNKNOWN
+    assert "no-such-job" in stored.error_message
+
+
+def test_incomplete_cloud_settings_fail_the_export_without_sending_anything(
+    alice, make_export, sim, monkeypatch
+):
+    from ims_portal.exports import cloud_access
+
+    monkeypatch.delenv("IMS_PROJECT_ID")
+    cloud_access.get_client.cache_clear()
+    try:
+        export = make_export(alice)
+        submit_export(export.pk)
+    finally:
+        monkeypatch.undo()
+        cloud_access.get_client.cache_clear()
+    stored = Export.objects.get(pk=export.pk)
+    assert stored.status == Status.FAILED
+    assert "IMS_PROJECT_ID" in stored.error_message
+    assert "Nothing was sent" in stored.error_message
+    assert sim.control.requests(method="POST", path_contains="/file") == []

@@ -228,3 +228,33 @@ def test_a_post_without_a_proper_form_token_is_still_honoured(
         response = as_alice.post(reverse("exports:new"), export_form_data(request_token=token))
     assert response.status_code == 302
     assert Export.objects.count() == 1
+
+
+def test_nul_characters_in_the_input_get_a_message_not_a_server_error(as_alice):
+    response = as_alice.post(
+        reverse("exports:new"), export_form_data(image="img\x00", bucket="a\x00b")
+    )
+    assert response.status_code == 422
+    assert response.context["form"].errors["image"]
+    assert as_alice.post("/exports/new/check/bucket%00/").status_code in (400, 404)
+    assert not Export.objects.exists()
+
+
+def test_incomplete_cloud_settings_are_a_message_on_the_page_not_a_server_error(
+    as_alice, monkeypatch
+):
+    from ims_portal.exports import cloud_access
+
+    monkeypatch.delenv("IAM_PASSWORD")
+    cloud_access.get_client.cache_clear()
+    try:
+        page = as_alice.get(reverse("exports:new"))
+        posted = as_alice.post(reverse("exports:new"), export_form_data())
+    finally:
+        monkeypatch.undo()
+        cloud_access.get_client.cache_clear()
+    assert page.status_code == 200
+    assert "IAM_PASSWORD" in page.content.decode()
+    assert posted.status_code == 503
+    assert "IAM_PASSWORD" in posted.content.decode()
+    assert not Export.objects.exists()

@@ -73,8 +73,8 @@ def test_an_image_whose_job_fails_ends_failed_with_the_cloud_reason(
     export = Export.objects.get()
     assert wait_for(lambda: final_status(export.pk), timeout=60) == Status.FAILED
     export.refresh_from_db()
-    assert export.error_code
-    assert export.error_message
+    assert export.error_code == "IMG.0014"  # the code the simulator's failing job reports
+    assert "cloud:" in export.error_message  # the cloud's own fail reason is kept
 
 
 def test_an_export_the_cloud_refuses_at_submit_ends_rejected_with_its_code(

@@ -258,3 +258,43 @@ def test_incomplete_cloud_settings_are_a_message_on_the_page_not_a_server_error(
     assert posted.status_code == 503
     assert "IAM_PASSWORD" in posted.content.decode()
     assert not Export.objects.exists()
+
+
+def test_history_pages_by_25_newest_first_with_links_that_keep_the_filter(
+    as_alice, alice, make_export
+):
+    for n in range(27):
+        make_export(alice, image_name=f"img-{n:02d}", status=Status.SUCCEEDED)
+    url = reverse("exports:history")
+    first = as_alice.get(url, {"status": "succeeded"}).content.decode()
+    assert "img-26" in first and "img-01" not in first
+    assert 'href="?status=succeeded&amp;page=2"' in first
+    second = as_alice.get(url, {"status": "succeeded", "page": 2}).content.decode()
+    assert "img-01" in second and "img-00" in second and "img-26" not in second
+
+
+def test_history_refreshes_itself_only_while_a_row_is_in_flight(as_alice, alice, make_export):
+    done = make_export(alice, status=Status.SUCCEEDED)
+    url = reverse("exports:history")
+    assert 'hx-trigger="every 2s"' not in as_alice.get(url).content.decode()
+    make_export(alice)
+    assert 'hx-trigger="every 2s"' in as_alice.get(url).content.decode()
+    assert done.get_absolute_url() in as_alice.get(url).content.decode()
+
+
+def test_a_job_without_change_for_long_is_shown_as_stalled(as_alice, alice, make_export, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.EXPORT_STALLED_AFTER = 60
+    export = make_export(
+        alice,
+        status=Status.RUNNING,
+        job_id="job-1",
+        progress=0.4,
+        last_change_at=timezone.now() - timedelta(minutes=5),
+    )
+    html = as_alice.get(export.get_absolute_url()).content.decode()
+    assert "may be stalled" in html
+    assert 'hx-trigger="every 2s"' in html  # and still followed

@@ -49,15 +49,16 @@ def new_export(request: HttpRequest) -> HttpResponse:
     """The new-export form; a valid POST saves a queued export and submits it on commit."""
     if request.method == "POST":
         data = request.POST.copy()
-        existing = _export_for_token(request, data.get("request_token", ""))
-        if not _is_uuid(data.get("request_token", "")):
+        token = data.get("request_token", "")
+        existing = _export_for_token(request, token)
+        if existing is not None:
+            # A double click or a resent POST: the first one already made the export.
+            return redirect(existing)
+        if not _is_uuid(token):
             # Not from our form (a script, a stripped field): still a request to honour, and
             # the one-export-in-flight-per-image rule still stops a duplicate.
             data["request_token"] = str(uuid.uuid4())
         form = ExportForm(data)
-        if existing is not None:
-            # A double click or a resent POST: the first one already made the export.
-            return redirect(existing)
         if form.is_valid():
             export = _create_export(request, form)
             if export is not None:
@@ -194,12 +195,7 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One export's page; its status part and audit timeline refresh themselves while the
     export is in flight."""
     export = export_or_404(request, pk)
-    context = {
-        "export": export,
-        "progress": progress_of(export),
-        "audit_events": _timeline(request, export),
-    }
-    return TemplateResponse(request, "exports/detail.html", context)
+    return TemplateResponse(request, "exports/detail.html", _status_context(request, export))
 
 
 @reader_required
@@ -208,16 +204,21 @@ def export_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The live status fragment, with the audit timeline swapped out of band beside it;
     once the export has ended, htmx is told to stop polling."""
     export = export_or_404(request, pk)
-    context = {
-        "export": export,
-        "progress": progress_of(export),
-        "audit_events": _timeline(request, export),
-    }
+    context = _status_context(request, export)
     response = TemplateResponse(request, "exports/partials/status_update.html", context)
     if export.is_terminal and is_fragment_request(request):
         response.render()
         return HttpResponseStopPolling(response.content)
     return response
+
+
+def _status_context(request: HttpRequest, export: Export) -> dict[str, object]:
+    """What the export page and its live fragment both render."""
+    return {
+        "export": export,
+        "progress": progress_of(export),
+        "audit_events": _timeline(request, export),
+    }
 
 
 def _timeline(request: HttpRequest, export: Export) -> list[AuditEvent]:

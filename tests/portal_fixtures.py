@@ -18,7 +18,8 @@ from django.db import connection
 from ims_portal.accounts.roles import AUDITOR, EXPORTER, set_roles
 from ims_portal.exports import cloud_access
 from ims_portal.exports.models import Export
-from ims_portal.simulator import defaults, seed
+from ims_portal.simulator import seed
+from ims_portal.simulator.defaults import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,14 +33,7 @@ FAST_FOLLOW = {
 
 
 def cloud_env(simulator_url: str) -> dict[str, str]:
-    return {
-        "IMS_ENDPOINT": simulator_url,
-        "IAM_ENDPOINT": simulator_url,
-        "IMS_PROJECT_ID": defaults.PROJECT_ID,
-        "IAM_USERNAME": defaults.IAM_USERNAME,
-        "IAM_PASSWORD": defaults.IAM_PASSWORD,
-        "IAM_DOMAIN": defaults.IAM_DOMAIN,
-    }
+    return SimulatorSettings().client_environment(simulator_url)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="A stand-in for Open Telekom Cloud / Huawei Cloud IMS and IAM.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=SimulatorSettings.from_env().port,
+        help=f"0 picks a free port (default: SIMULATOR_PORT, else {DEFAULT_PORT})",
+    )
     parser.add_argument(
         "--speed",
         type=float,

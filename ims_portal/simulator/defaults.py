@@ -36,7 +36,7 @@ DOMAIN_ID = "16447e8654294757a0531b3a7dec70c4"
 USER_ID = "a5d7bb695d8952a2fc96c1145e375225"
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8780
+DEFAULT_PORT = 8400  # where `make run` serves it, and where the portal looks in development
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,7 @@ class SimulatorSettings:
     sk: str = SK
     token_ttl: float = TOKEN_TTL_SECONDS
     bulk_images: int = BULK_IMAGES
+    port: int = DEFAULT_PORT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimulatorSettings:
@@ -73,4 +74,21 @@ class SimulatorSettings:
             sk=get("SK", SK),
             token_ttl=float(get("TOKEN_TTL", str(TOKEN_TTL_SECONDS))),
             bulk_images=int(get("BULK_IMAGES", str(BULK_IMAGES))),
+            port=int(get("PORT", str(DEFAULT_PORT))),
         )
+
+    def client_environment(self, base_url: str | None = None) -> dict[str, str]:
+        """The portal's cloud variables (see README) that point a client at this simulator.
+
+        The simulator plays IAM and IMS on one address, so both endpoints are the same.
+        """
+        url = base_url or f"http://{DEFAULT_HOST}:{self.port}"
+        return {
+            "IMS_ENDPOINT": url,
+            "IAM_ENDPOINT": url,
+            "IMS_PROJECT_ID": self.project_id,
+            "IMS_REGION": self.region,
+            "IAM_USERNAME": self.username,
+            "IAM_PASSWORD": self.password,
+            "IAM_DOMAIN": self.domain,
+        }

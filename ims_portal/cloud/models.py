@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -82,13 +86,34 @@ class Image:
         )
 
 
+class JobStatus(StrEnum):
+    """The status of an asynchronous IMS job, as both job calls report it."""
+
+    INIT = "INIT"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    # Not the cloud's: an answer without a status, or with one the API reference does not
+    # list. Read as "not finished", so the job is still followed and shows as stalled if it
+    # never changes, rather than ending an export on a guess.
+    UNRECOGNISED = "UNRECOGNISED"
+
+    @classmethod
+    def parse(cls, value: Any) -> JobStatus:
+        """The status named by `value`, ignoring case and spaces, or `UNRECOGNISED`."""
+        try:
+            return cls(str(value or "").strip().upper())
+        except ValueError:
+            return cls.UNRECOGNISED
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """An asynchronous IMS job, from either the progress call or the status call."""
 
     id: str
     job_type: str
-    status: str  # INIT, RUNNING, SUCCESS or FAIL
+    status: JobStatus
     begin_time: datetime | None
     end_time: datetime | None
     error_code: str
@@ -100,16 +125,23 @@ class Job:
     @property
     def finished(self) -> bool:
         """The job has ended, well or badly."""
-        return self.status in ("SUCCESS", "FAIL")
+        return self.status in (JobStatus.SUCCESS, JobStatus.FAIL)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Job:
         """Read the answer of either job call (progress or status)."""
         entities = data.get("entities") or {}
+        status = JobStatus.parse(data.get("status"))
+        if status is JobStatus.UNRECOGNISED:
+            log.warning(
+                "IMS job %s reports an unrecognised status %r",
+                data.get("job_id"),
+                data.get("status"),
+            )
         return cls(
             id=data.get("job_id") or "",
             job_type=data.get("job_type") or "",
-            status=data.get("status") or "",
+            status=status,
             begin_time=_parse_time(data.get("begin_time")),
             end_time=_parse_time(data.get("end_time")),
             error_code=data.get("error_code") or "",

@@ -1,13 +1,7 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
 
-from ims_portal.exports.models import Export, StatusChange
-
-
-class StatusChangeInline(admin.TabularInline):
-    model = StatusChange
-    extra = 0
-    can_delete = False
-    readonly_fields = ("from_status", "to_status", "at", "detail")
+from ims_portal.exports.models import Export
 
 
 @admin.register(Export)
@@ -17,7 +11,23 @@ class ExportAdmin(admin.ModelAdmin):
     list_display = ("id", "image_name", "bucket_url", "status", "owner", "created_at")
     list_filter = ("status", "quick")
     search_fields = ("image_name", "bucket", "object_name", "job_id")
-    inlines = [StatusChangeInline]
+    readonly_fields = ("status_history",)
+
+    @admin.display(description="Status history (from the audit trail)")
+    def status_history(self, export: Export) -> str:
+        return format_html_join(
+            "\n",
+            "<div>{} · {} → {}{}</div>",
+            (
+                (
+                    step.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    step.from_status.label,
+                    step.to_status.label,
+                    f" · {step.detail}" if step.detail else "",
+                )
+                for step in export.status_history()
+            ),
+        )
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from ims_portal.cloud import CloudError, ConfigurationError, Image, NotFound
 from ims_portal.exports import rules
 from ims_portal.exports.cloud_access import export_policy, get_client, image_choices
-from ims_portal.exports.models import Export, Status
+from ims_portal.exports.models import Export, ExportQuerySet, Status
 
 FORMAT_CHOICES = [("", "—"), *[(f, f) for f in rules.FILE_FORMATS]]
 
@@ -141,8 +141,10 @@ class HistoryFilterForm(forms.Form):
     who requested the export: `user=<username>`, one of the users who have exports.
     """
 
+    IN_FLIGHT = "in_flight"  # the status filter's "any status in flight"
+
     status = forms.ChoiceField(
-        choices=[("", "Any status"), ("in_flight", "In flight"), *Status.choices], required=False
+        choices=[("", "Any status"), (IN_FLIGHT, "In flight"), *Status.choices], required=False
     )
     q = forms.CharField(label="Search", max_length=200, required=False, strip=True)
     page = forms.IntegerField(min_value=1, required=False)
@@ -158,3 +160,16 @@ class HistoryFilterForm(forms.Form):
                 required=False,
                 empty_label="Everyone",
             )
+
+    def apply(self, exports: ExportQuerySet) -> ExportQuerySet:
+        """Narrow `exports` to the filters."""
+        data = self.cleaned_data
+        if data.get("user"):
+            exports = exports.filter(owner=data["user"])
+        if data["status"] == self.IN_FLIGHT:
+            exports = exports.in_flight()
+        elif data["status"]:
+            exports = exports.filter(status=data["status"])
+        if data["q"]:
+            exports = exports.matching(data["q"])
+        return exports

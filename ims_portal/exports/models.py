@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models, transaction
@@ -13,11 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ims_portal.accounts.roles import is_auditor
-from ims_portal.audit.models import Action, Outcome
+from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import SYSTEM, Actor, record
 
 
 class Status(models.TextChoices):
+    """An export's status. What each one allows and records is its row of `STATUS_TABLE`."""
+
     QUEUED = "queued", "Queued"
     SUBMITTING = "submitting", "Submitting"
     SUBMITTED = "submitted", "Submitted"
@@ -28,56 +33,143 @@ class Status(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
     CANCELLED = "cancelled", "Cancelled"
 
+    # Named groups, as netbox's JobStatusChoices names its subsets. They are read from the
+    # table below the class (an enum's body cannot name its own members).
+    IN_FLIGHT: ClassVar[frozenset[Status]]  # the image is busy, the pages refresh themselves
+    FOLLOWED: ClassVar[frozenset[Status]]  # a cloud job exists; poll it
+    TERMINAL: ClassVar[frozenset[Status]]  # nothing left for the portal to do on its own
 
-IN_FLIGHT = frozenset({Status.QUEUED, Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING})
-FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})  # a cloud job exists; poll it
-TERMINAL = frozenset(
-    {Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.UNKNOWN, Status.CANCELLED}
+    @property
+    def rule(self) -> StatusRule:
+        return STATUS_TABLE[self]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRule:
+    """Everything the state machine knows of one status."""
+
+    next: frozenset[Status]  # the legal moves out of it
+    stamps: str | None  # the timestamp field set when it is entered
+    action: Action  # how entering it reads in the audit trail ...
+    outcome: Outcome  # ... and with which outcome
+    in_flight: bool  # the export still has work ahead (not terminal)
+    followed: bool = False  # a cloud job exists, which the portal polls
+    # The export field that explains a move to it in the status history (job id, error).
+    detail: str = ""
+
+
+# One row per status. `submitting -> queued` is the retry after a refusal that proves the
+# cloud did not act (connection refused, 429, 503); `unknown` waits for a person, whether
+# the submit's outcome is unknown or the cloud stopped answering about the job. `queued` is
+# only ever re-entered that way, hence its audit action: its first entry is the request.
+STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
+    {
+        Status.QUEUED: StatusRule(
+            next=frozenset({Status.SUBMITTING, Status.CANCELLED}),
+            stamps=None,
+            action=Action.EXPORT_REQUEUED,
+            outcome=Outcome.FAILURE,
+            in_flight=True,
+            detail="error_message",
+        ),
+        Status.SUBMITTING: StatusRule(
+            next=frozenset(
+                {Status.SUBMITTED, Status.QUEUED, Status.REJECTED, Status.FAILED, Status.UNKNOWN}
+            ),
+            stamps="submitting_at",
+            action=Action.EXPORT_SUBMITTING,
+            outcome=Outcome.SUCCESS,
+            in_flight=True,
+        ),
+        Status.SUBMITTED: StatusRule(
+            next=frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
+            stamps="submitted_at",
+            action=Action.EXPORT_SUBMITTED,
+            outcome=Outcome.SUCCESS,
+            in_flight=True,
+            followed=True,
+            detail="job_id",
+        ),
+        Status.RUNNING: StatusRule(
+            next=frozenset({Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
+            stamps="running_at",
+            action=Action.EXPORT_RUNNING,
+            outcome=Outcome.SUCCESS,
+            in_flight=True,
+            followed=True,
+        ),
+        Status.SUCCEEDED: StatusRule(
+            next=frozenset(),
+            stamps="finished_at",
+            action=Action.EXPORT_SUCCEEDED,
+            outcome=Outcome.SUCCESS,
+            in_flight=False,
+        ),
+        Status.FAILED: StatusRule(
+            next=frozenset(),
+            stamps="finished_at",
+            action=Action.EXPORT_FAILED,
+            outcome=Outcome.FAILURE,
+            in_flight=False,
+            detail="error_message",
+        ),
+        Status.REJECTED: StatusRule(
+            next=frozenset(),
+            stamps="finished_at",
+            action=Action.EXPORT_REJECTED,
+            outcome=Outcome.FAILURE,
+            in_flight=False,
+            detail="error_message",
+        ),
+        Status.UNKNOWN: StatusRule(
+            next=frozenset({Status.CANCELLED}),
+            stamps="finished_at",
+            action=Action.EXPORT_UNKNOWN,
+            outcome=Outcome.UNKNOWN,
+            in_flight=False,
+            detail="error_message",
+        ),
+        Status.CANCELLED: StatusRule(
+            next=frozenset(),
+            stamps="finished_at",
+            action=Action.EXPORT_CANCELLED,
+            outcome=Outcome.SUCCESS,
+            in_flight=False,
+        ),
+    }
 )
 
-# Every legal move. `submitting -> queued` is the retry after a refusal that proves the
-# cloud did not act (connection refused, 429, 503); `unknown` waits for a person, whether
-# the submit's outcome is unknown or the cloud stopped answering about the job.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.QUEUED: frozenset({Status.SUBMITTING, Status.CANCELLED}),
-    Status.SUBMITTING: frozenset(
-        {Status.SUBMITTED, Status.QUEUED, Status.REJECTED, Status.FAILED, Status.UNKNOWN}
-    ),
-    Status.SUBMITTED: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
-    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
-    Status.UNKNOWN: frozenset({Status.CANCELLED}),
-    Status.SUCCEEDED: frozenset(),
-    Status.FAILED: frozenset(),
-    Status.REJECTED: frozenset(),
-    Status.CANCELLED: frozenset(),
-}
+Status.IN_FLIGHT = frozenset(s for s, rule in STATUS_TABLE.items() if rule.in_flight)
+Status.FOLLOWED = frozenset(s for s, rule in STATUS_TABLE.items() if rule.followed)
+Status.TERMINAL = frozenset(s for s, rule in STATUS_TABLE.items() if not rule.in_flight)
 
-# The timestamp each phase stamps when it is entered.
-PHASE_TIMESTAMPS = {
-    Status.SUBMITTING: "submitting_at",
-    Status.SUBMITTED: "submitted_at",
-    Status.RUNNING: "running_at",
-    Status.SUCCEEDED: "finished_at",
-    Status.FAILED: "finished_at",
-    Status.REJECTED: "finished_at",
-    Status.UNKNOWN: "finished_at",
-    Status.CANCELLED: "finished_at",
-}
+# "In flight" as a database condition: the one-export-per-image constraint and every
+# queryset ask it this way (sorted, so the migration's condition is stable).
+IN_FLIGHT_CONDITION = Q(status__in=sorted(Status.IN_FLIGHT))
 
 
-# How each status change reads in the audit trail. `queued` is only ever re-entered, after
-# a submit attempt the cloud surely did not act on.
-STATUS_AUDIT: dict[str, tuple[Action, Outcome]] = {
-    Status.QUEUED: (Action.EXPORT_REQUEUED, Outcome.FAILURE),
-    Status.SUBMITTING: (Action.EXPORT_SUBMITTING, Outcome.SUCCESS),
-    Status.SUBMITTED: (Action.EXPORT_SUBMITTED, Outcome.SUCCESS),
-    Status.RUNNING: (Action.EXPORT_RUNNING, Outcome.SUCCESS),
-    Status.SUCCEEDED: (Action.EXPORT_SUCCEEDED, Outcome.SUCCESS),
-    Status.FAILED: (Action.EXPORT_FAILED, Outcome.FAILURE),
-    Status.REJECTED: (Action.EXPORT_REJECTED, Outcome.FAILURE),
-    Status.UNKNOWN: (Action.EXPORT_UNKNOWN, Outcome.UNKNOWN),
-    Status.CANCELLED: (Action.EXPORT_CANCELLED, Outcome.SUCCESS),
-}
+@dataclass(frozen=True, slots=True)
+class StatusStep:
+    """One status change of an export, as its audit trail records it."""
+
+    at: datetime
+    from_status: Status
+    to_status: Status
+    detail: str  # what explains the move: the job id it got, the error it ended with
+
+    @classmethod
+    def from_event(cls, event: AuditEvent) -> StatusStep | None:
+        """The status change an export's audit event records, or None for other events."""
+        details = event.details or {}
+        try:
+            from_status = Status(details.get("from_status"))
+            to_status = Status(details.get("to_status"))
+        except ValueError:
+            return None
+        if event.target_type != "export" or event.action != to_status.rule.action:
+            return None
+        field = to_status.rule.detail
+        return cls(event.at, from_status, to_status, str(details.get(field, "")) if field else "")
 
 
 class IllegalTransition(Exception):
@@ -85,7 +177,7 @@ class IllegalTransition(Exception):
 
 
 class TransitionConflict(Exception):
-    """Someone else moved the export first (another worker, the reconciler, a person)."""
+    """Someone else wrote the export first (another worker, the reconciler, a person)."""
 
 
 class ExportQuerySet(models.QuerySet["Export"]):
@@ -98,7 +190,19 @@ class ExportQuerySet(models.QuerySet["Export"]):
         return self.filter(owner=user)
 
     def in_flight(self) -> ExportQuerySet:
-        return self.filter(status__in=IN_FLIGHT)
+        return self.filter(IN_FLIGHT_CONDITION)
+
+    def followed(self) -> ExportQuerySet:
+        """Exports with a cloud job to poll."""
+        return self.filter(status__in=Status.FOLLOWED)
+
+    def matching(self, text: str) -> ExportQuerySet:
+        """Exports whose image, bucket or object name contains `text` (any case)."""
+        return self.filter(
+            Q(image_name__icontains=text)
+            | Q(bucket__icontains=text)
+            | Q(object_name__icontains=text)
+        )
 
 
 class Export(models.Model):
@@ -157,7 +261,7 @@ class Export(models.Model):
             # the database, whatever races the web processes run.
             models.UniqueConstraint(
                 fields=["image_id"],
-                condition=Q(status__in=sorted(IN_FLIGHT)),
+                condition=IN_FLIGHT_CONDITION,
                 name="export_one_in_flight_per_image",
             ),
         ]
@@ -173,17 +277,40 @@ class Export(models.Model):
         return f"{self.bucket}:{self.object_name}"
 
     @property
-    def in_flight(self) -> bool:
-        return self.status in IN_FLIGHT
+    def rule(self) -> StatusRule:
+        return Status(self.status).rule
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.rule.in_flight
+
+    @property
+    def is_terminal(self) -> bool:
+        return not self.rule.in_flight
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.status == Status.SUCCEEDED
+
+    @property
+    def is_failed(self) -> bool:
+        """Ended without an image file: the job failed, or the cloud refused the export."""
+        return self.status in (Status.FAILED, Status.REJECTED)
+
+    @property
+    def is_unknown(self) -> bool:
+        """The cloud may or may not be exporting: a person checks, then dismisses it."""
+        return self.status == Status.UNKNOWN
+
+    @property
+    def is_retrying(self) -> bool:
+        """Queued again after a submit the cloud surely did not act on."""
+        return self.status == Status.QUEUED and bool(self.error_message)
 
     @property
     def can_cancel(self) -> bool:
         """Only before the POST, or after a person has checked an unknown outcome."""
-        return Status.CANCELLED in TRANSITIONS[self.status]
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
+        return Status.CANCELLED in self.rule.next
 
     def audit_facts(self) -> dict[str, Any]:
         """What every audit event about this export repeats: auditors filter on these."""
@@ -197,56 +324,94 @@ class Export(models.Model):
             "fast_export": self.quick,
         }
 
-    def transition(self, to: str, *, actor: Actor = SYSTEM, **changes: Any) -> None:
+    def transition(self, to: Status, *, actor: Actor = SYSTEM, **changes: Any) -> None:
         """Move to status `to`, saving `changes` with it, or raise.
 
         The one way any code changes an export's status. The move is a compare-and-swap on
         the status this object was loaded with: if another worker, the reconciler or a
         person moved it first, nothing is written and `TransitionConflict` is raised. The
-        status history row and the audit event are written in the same transaction, so
-        neither exists without the other. `actor` is the person who asked for the move
-        (cancelling, say); workers leave it as the system.
+        audit event, which is the export's status history, is written in the same
+        transaction, so neither exists without the other. `actor` is the person who asked
+        for the move (cancelling, say); workers leave it as the system.
         """
-        if to not in TRANSITIONS[self.status]:
-            raise IllegalTransition(f"export {self.pk}: {self.status} → {to}")
+        self._write(changes, to=to, actor=actor)
+
+    transition.alters_data = True  # type: ignore[attr-defined]
+
+    def record_poll(self, next_due: datetime, *, to: Status | None = None, **changes: Any) -> None:
+        """Save what one poll learnt of a job that goes on (`changes`, a move `to` running)
+        and the poll due next, in one write, or raise `TransitionConflict`.
+
+        Two compare-and-swaps guard it: the status this object was loaded with, and the poll
+        it was loaded for (`next_poll_at`). Only the poll that is the row's next may write
+        and keep the chain going, so a poll re-sent by the reconciler and a late original
+        never both do.
+        """
+        changes = {"next_poll_at": next_due, "poll_count": self.poll_count + 1, **changes}
+        self._write(changes, to=to, guard={"next_poll_at": self.next_poll_at})
+
+    record_poll.alters_data = True  # type: ignore[attr-defined]
+
+    def rearm_poll(self, due: datetime) -> None:
+        """Name `due` as the next poll of a followed export whose poll went missing, or
+        raise `TransitionConflict` if its poll moved on meanwhile (it was not missing)."""
+        self._write({"next_poll_at": due}, guard={"next_poll_at": self.next_poll_at})
+
+    rearm_poll.alters_data = True  # type: ignore[attr-defined]
+
+    def _write(
+        self,
+        changes: dict[str, Any],
+        *,
+        to: Status | None = None,
+        actor: Actor = SYSTEM,
+        guard: dict[str, Any] | None = None,
+    ) -> None:
+        """The one writer of an export row: `changes` (and a move `to`, audited), if the row
+        still has the status this object was loaded with and every `guard` value."""
         now = timezone.now()
         changes = {"updated_at": now, **changes}
-        stamp = PHASE_TIMESTAMPS.get(to)
-        if stamp and stamp not in changes:
-            changes[stamp] = now
-        if to in FOLLOWED and "last_change_at" not in changes:
-            changes["last_change_at"] = now
-        if to in TERMINAL:
-            changes["next_poll_at"] = None
+        if to is not None:
+            to = Status(to)
+            if to not in self.rule.next:
+                raise IllegalTransition(f"export {self.pk}: {self.status} → {to}")
+            rule = to.rule
+            if rule.stamps and rule.stamps not in changes:
+                changes[rule.stamps] = now
+            if rule.followed and "last_change_at" not in changes:
+                changes["last_change_at"] = now
+            if not rule.in_flight:
+                changes["next_poll_at"] = None
         with transaction.atomic():
-            moved = Export.objects.filter(pk=self.pk, status=self.status).update(
-                status=to, **changes
+            written = Export.objects.filter(pk=self.pk, status=self.status, **(guard or {})).update(
+                **changes, **({"status": to} if to is not None else {})
             )
-            if not moved:
-                raise TransitionConflict(f"export {self.pk} is no longer {self.status}")
-            StatusChange.objects.create(
-                export=self,
-                from_status=self.status,
-                to_status=to,
-                at=now,
-                detail=changes.get("error_message", "") or changes.get("job_id", ""),
-            )
-            action, outcome = STATUS_AUDIT[to]
-            record(
-                actor,
-                action,
-                self,
-                outcome=outcome,
-                from_status=self.status,
-                to_status=to,
-                **self.audit_facts(),
-                **self._outcome_facts(changes),
-            )
-        self.status = to
+            if not written:
+                raise TransitionConflict(f"export {self.pk} is no longer as it was loaded")
+            if to is not None:
+                record(
+                    actor,
+                    to.rule.action,
+                    self,
+                    outcome=to.rule.outcome,
+                    from_status=self.status,
+                    to_status=to,
+                    **self.audit_facts(),
+                    **self._outcome_facts(changes),
+                )
+        if to is not None:
+            self.status = to
         for name, value in changes.items():
             setattr(self, name, value)
 
-    transition.alters_data = True  # type: ignore[attr-defined]
+    def status_history(self) -> list[StatusStep]:
+        """The export's status changes, oldest first, read from its audit trail: that is
+        the one record of them."""
+        events = AuditEvent.objects.for_target("export", self.pk).filter(
+            action__in={rule.action for rule in STATUS_TABLE.values()}
+        )
+        steps = (StatusStep.from_event(event) for event in events.order_by("id"))
+        return [step for step in steps if step is not None]
 
     def _outcome_facts(self, changes: dict[str, Any]) -> dict[str, Any]:
         """The job id and error a status change carries, as they are after the change."""
@@ -259,19 +424,3 @@ class Export(models.Model):
     def elapsed(self, now: datetime | None = None) -> timedelta:
         end = self.finished_at or now or timezone.now()
         return end - self.created_at
-
-
-class StatusChange(models.Model):
-    """One step of an export's status history, written by `Export.transition`."""
-
-    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="history")
-    from_status = models.CharField(max_length=16, choices=Status.choices)
-    to_status = models.CharField(max_length=16, choices=Status.choices)
-    at = models.DateTimeField(default=timezone.now)
-    detail = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.from_status} → {self.to_status}"

@@ -6,6 +6,7 @@ a compare-and-swap on the row, so a duplicate delivery finds nothing left to do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from ims_portal.cloud import CloudError, ConfigurationError
 from ims_portal.exports import workflow
 from ims_portal.exports.cloud_access import get_client
-from ims_portal.exports.models import FOLLOWED, Export, Status, TransitionConflict
+from ims_portal.exports.models import Export, Status, TransitionConflict
 
 log = logging.getLogger(__name__)
 
@@ -93,42 +94,36 @@ def poll_export(export_id: int, due: str) -> None:
     """Ask the cloud about the export's job, record it, and poll again unless it ended.
 
     `due` names the poll this message was scheduled as. Only the poll matching the row's
-    `next_poll_at` runs, so a poll re-sent by the reconciler and a late original never
-    both keep a chain going.
+    `next_poll_at` runs, and only it may write (`Export.record_poll`), so a poll re-sent by
+    the reconciler and a late original never both keep a chain going.
     """
     due_at = datetime.fromisoformat(due)
-    export = Export.objects.filter(pk=export_id, status__in=FOLLOWED, next_poll_at=due_at).first()
+    export = Export.objects.followed().filter(pk=export_id, next_poll_at=due_at).first()
     if export is None:
         return
     try:
+        _follow(export)
+    except TransitionConflict:
+        return  # another poll, the reconciler or a person wrote first
+    if export.is_terminal:
+        log.info("export %s: %s", export.pk, export.status)
+        return
+    schedule_poll(export.pk, export.next_poll_at)
+
+
+def _follow(export: Export) -> None:
+    """Ask the cloud about the export's job once and record the answer, or its absence."""
+    try:
         job = get_client().get_job(export.job_id)
     except CloudError as error:
-        job = None
         if error.retryable:
             log.warning("export %s: polling failed, will retry: %s", export.pk, error)
+            workflow.poll_again(export)
         else:
             log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
-            try:
-                if workflow.record_poll_refusal(export, error):
-                    return  # given up: the export is `unknown`, for a person
-            except TransitionConflict:
-                return
-    if job is not None:
-        try:
-            workflow.apply_job(export, job)
-        except TransitionConflict:
-            return
-        if export.is_terminal:
-            log.info("export %s: %s", export.pk, export.status)
-            return
-    next_due = timezone.now() + timedelta(seconds=workflow.poll_delay(export.poll_count + 1))
-    claimed = Export.objects.filter(pk=export.pk, status__in=FOLLOWED, next_poll_at=due_at).update(
-        next_poll_at=next_due,
-        poll_count=export.poll_count + 1,
-        poll_refusals=0 if job is not None else export.poll_refusals,
-    )
-    if claimed:
-        schedule_poll(export.pk, next_due)
+            workflow.record_poll_refusal(export, error)
+        return
+    workflow.apply_job(export, job)
 
 
 @shared_task
@@ -141,7 +136,7 @@ def reconcile_exports() -> dict[str, int]:
     so it becomes `unknown` for a person to check, never a second POST.
     """
     now = timezone.now()
-    counts = {"resubmitted": 0, "repolled": 0, "unknown": 0}
+    counts = {"resubmitted": 0, "repolled": 0, Status.UNKNOWN.value: 0}
     # Longer than any back-off a live task may still be waiting out.
     grace = timedelta(seconds=max(2 * settings.EXPORT_POLL_MAX, 60.0))
 
@@ -157,16 +152,14 @@ def reconcile_exports() -> dict[str, int]:
                 error_message="The portal stopped while submitting; the cloud may or may not "
                 "have started the export.",
             )
-            counts["unknown"] += 1
+            counts[Status.UNKNOWN.value] += 1
         except TransitionConflict:
             pass
 
     overdue = Q(next_poll_at__lt=now - grace) | Q(next_poll_at__isnull=True)
-    for export in Export.objects.filter(overdue, status__in=FOLLOWED):
-        claimed = Export.objects.filter(pk=export.pk, next_poll_at=export.next_poll_at).update(
-            next_poll_at=now
-        )
-        if claimed:
+    for export in Export.objects.followed().filter(overdue):
+        with contextlib.suppress(TransitionConflict):  # its poll came back meanwhile
+            export.rearm_poll(now)
             schedule_poll(export.pk, now)
             counts["repolled"] += 1
     if any(counts.values()):

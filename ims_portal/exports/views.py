@@ -7,7 +7,6 @@ import uuid
 
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -22,7 +21,7 @@ from ims_portal.audit.trail import Target, record
 from ims_portal.cloud import CloudError, ConfigurationError
 from ims_portal.exports.cloud_access import image_choices
 from ims_portal.exports.forms import ExportForm, HistoryFilterForm
-from ims_portal.exports.models import IN_FLIGHT, Export, Status, TransitionConflict
+from ims_portal.exports.models import Export, Status, TransitionConflict
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.tasks import enqueue_submit
 from ims_portal.pages import is_fragment_request, query_without_page
@@ -250,26 +249,12 @@ def history(request: HttpRequest) -> HttpResponse:
     filters = HistoryFilterForm(request.GET, by_user=auditor)
     if not filters.is_valid():
         return HttpResponseBadRequest("Invalid filter.")
-    exports = Export.objects.visible_to(request.user).select_related("owner")
-    if filters.cleaned_data.get("user"):
-        exports = exports.filter(owner=filters.cleaned_data["user"])
-    status = filters.cleaned_data["status"]
-    if status == "in_flight":
-        exports = exports.filter(status__in=IN_FLIGHT)
-    elif status:
-        exports = exports.filter(status=status)
-    text = filters.cleaned_data["q"]
-    if text:
-        exports = exports.filter(
-            Q(image_name__icontains=text)
-            | Q(bucket__icontains=text)
-            | Q(object_name__icontains=text)
-        )
+    exports = filters.apply(Export.objects.visible_to(request.user).select_related("owner"))
     page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
     context = {
         "page": page,
         "filters": filters,
-        "any_in_flight": any(e.in_flight for e in page.object_list),
+        "any_in_flight": any(e.is_in_flight for e in page.object_list),
         "show_owner": auditor,
         "query": query_without_page(request),
     }

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from ims_portal.cloud import CloudError, Job
 from ims_portal.cloud.catalogue import explain
-from ims_portal.exports.models import FOLLOWED, Export, Status
+from ims_portal.cloud.models import JobStatus
+from ims_portal.exports.models import Export, Status
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,16 @@ def record_submit_failure(export: Export, error: CloudError) -> float | None:
     return None
 
 
+def next_poll_due(export: Export, now: datetime | None = None) -> datetime:
+    """When the poll after this one is due."""
+    return (now or timezone.now()) + timedelta(seconds=poll_delay(export.poll_count + 1))
+
+
+def poll_again(export: Export) -> None:
+    """The cloud could not say this time (a retryable error): ask again later."""
+    export.record_poll(next_poll_due(export))
+
+
 def record_poll_refusal(export: Export, error: CloudError) -> bool:
     """Count a final refusal to read the export's job (404, 403...); return True once the
     portal gives up following it.
@@ -80,8 +91,7 @@ def record_poll_refusal(export: Export, error: CloudError) -> bool:
     """
     refusals = export.poll_refusals + 1
     if refusals < settings.EXPORT_POLL_GIVE_UP_AFTER:
-        Export.objects.filter(pk=export.pk).update(poll_refusals=refusals)
-        export.poll_refusals = refusals
+        export.record_poll(next_poll_due(export), poll_refusals=refusals)
         return False
     export.transition(
         Status.UNKNOWN,
@@ -94,12 +104,17 @@ def record_poll_refusal(export: Export, error: CloudError) -> bool:
 
 
 def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
-    """Bring the export in line with what the cloud says of its job."""
+    """Bring the export in line with what the cloud says of its job.
+
+    A job that ended ends the export; one that goes on is recorded together with the next
+    poll, in one write (`Export.record_poll`).
+    """
     now = now or timezone.now()
+    job_running = job.status == JobStatus.RUNNING
     changed = (
         job.progress != export.progress
         or job.current_step != export.current_step
-        or (job.status == "RUNNING") != (export.status == Status.RUNNING)
+        or job_running != (export.status == Status.RUNNING)
     )
     fields = {
         "progress": job.progress,
@@ -109,10 +124,10 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
     }
     if changed:
         fields["last_change_at"] = now
-    if job.status == "SUCCESS":
+    if job.status == JobStatus.SUCCESS:
         fields["progress"] = 1.0
         export.transition(Status.SUCCEEDED, **fields)
-    elif job.status == "FAIL":
+    elif job.status == JobStatus.FAIL:
         export.transition(
             Status.FAILED,
             error_code=job.error_code,
@@ -120,18 +135,19 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
             + (f" (cloud: {job.fail_reason})" if job.fail_reason and job.error_code else ""),
             **fields,
         )
-    elif job.status == "RUNNING" and export.status == Status.SUBMITTED:
-        export.transition(Status.RUNNING, **fields)
     else:
-        fields["updated_at"] = now
-        Export.objects.filter(pk=export.pk, status=export.status).update(**fields)
-        for name, value in fields.items():
-            setattr(export, name, value)
+        starts_running = job_running and export.status == Status.SUBMITTED
+        export.record_poll(
+            next_poll_due(export, now),
+            to=Status.RUNNING if starts_running else None,
+            poll_refusals=0,
+            **fields,
+        )
 
 
 def is_stalled(export: Export, now: datetime | None = None) -> bool:
     """A followed job that has shown no change for EXPORT_STALLED_AFTER seconds."""
-    if export.status not in FOLLOWED or export.last_change_at is None:
+    if export.status not in Status.FOLLOWED or export.last_change_at is None:
         return False
     now = now or timezone.now()
     return now - export.last_change_at > timedelta(seconds=settings.EXPORT_STALLED_AFTER)

@@ -166,4 +166,4 @@ def test_a_failed_write_of_the_event_undoes_the_status_change(alice, make_export
     with pytest.raises(RuntimeError):
         export.transition(Status.SUBMITTING)
     assert Export.objects.get(pk=export.pk).status == Status.QUEUED
-    assert not export.history.exists()
+    assert export.status_history() == []

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from ims_portal.cloud import ConnectionFailed, Job, RequestRejected, ServerError, Throttled
+from ims_portal.cloud.models import JobStatus
 from ims_portal.exports import workflow
 from ims_portal.exports.models import Status
 
@@ -18,7 +19,7 @@ def job(status: str, progress: float | None = None, step: str = "", **kw) -> Job
     return Job(
         id="job-1",
         job_type="imsNativeExportImageJob",
-        status=status,
+        status=JobStatus(status),
         begin_time=None,
         end_time=None,
         error_code=kw.get("error_code", ""),

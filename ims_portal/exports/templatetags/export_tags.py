@@ -2,6 +2,9 @@ from datetime import timedelta
 
 from django import template
 
+from ims_portal.audit.models import AuditEvent
+from ims_portal.exports.models import StatusStep
+
 register = template.Library()
 
 
@@ -24,3 +27,11 @@ def duration(value: timedelta | None) -> str:
 def step_name(value: str) -> str:
     """The cloud names steps like `waiting_for_scheduling`; show them as words."""
     return value.replace("_", " ")
+
+
+@register.filter
+def status_detail(event: AuditEvent) -> str:
+    """What explains the status change an export's audit event records (the job id it got,
+    the error it ended with); empty for other events."""
+    step = StatusStep.from_event(event)
+    return step.detail if step else ""

@@ -52,3 +52,11 @@ def test_the_timeline_costs_one_query_whatever_its_length(
     export.transition(Status.SUCCEEDED)
     with django_assert_max_num_queries(len(few.captured_queries)):
         as_carol.get(export.get_absolute_url())
+
+
+def test_the_timeline_is_the_status_history_with_what_explains_each_step(as_alice, export):
+    export.transition(Status.FAILED, error_code="IMG.0069", error_message="The bucket is gone.")
+    page = as_alice.get(export.get_absolute_url()).content.decode()
+    part = timeline(page)
+    assert "job-7" in part and "The bucket is gone." in part
+    assert "Status history" not in page  # one list on the page, not two

@@ -3,7 +3,13 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from ims_portal.exports.models import Export, IllegalTransition, Status, TransitionConflict
+from ims_portal.exports.models import (
+    STATUS_TABLE,
+    Export,
+    IllegalTransition,
+    Status,
+    TransitionConflict,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +72,56 @@ def test_visible_to_gives_exporters_their_own_and_auditors_everything(
     theirs = make_export(bob)
     assert list(Export.objects.visible_to(alice)) == [mine]
     assert set(Export.objects.visible_to(carol)) == {mine, theirs}
+
+
+def test_every_status_has_exactly_one_row_in_the_table():
+    assert list(STATUS_TABLE) == list(Status)
+    for rule in STATUS_TABLE.values():
+        assert rule.next <= set(Status)
+
+
+def test_the_groups_are_read_from_the_table_and_split_the_statuses():
+    assert {s for s in Status if s.rule.in_flight} == Status.IN_FLIGHT
+    assert Status.IN_FLIGHT.isdisjoint(Status.TERMINAL)
+    assert set(Status) == Status.IN_FLIGHT | Status.TERMINAL
+    assert Status.FOLLOWED < Status.IN_FLIGHT
+
+
+def test_each_status_reads_as_its_own_audit_action_and_names_real_fields():
+    # The status history is read back from the audit trail by action: one action, one status.
+    actions = [rule.action for rule in STATUS_TABLE.values()]
+    assert len(set(actions)) == len(actions)
+    fields = {field.name for field in Export._meta.get_fields()}
+    for rule in STATUS_TABLE.values():
+        assert rule.stamps is None or rule.stamps in fields
+        assert rule.detail == "" or rule.detail in fields
+
+
+def test_every_status_is_reachable_from_queued():
+    reached, frontier = {Status.QUEUED}, [Status.QUEUED]
+    while frontier:
+        for to in frontier.pop().rule.next - reached:
+            reached.add(to)
+            frontier.append(to)
+    assert reached == set(Status)
+
+
+def test_the_status_history_comes_from_the_audit_trail_with_what_explains_each_step(
+    alice, make_export
+):
+    export = make_export(alice)
+    export.transition(Status.SUBMITTING, submit_attempts=1)
+    export.transition(Status.QUEUED, error_message="The cloud is busy.")
+    export.transition(Status.SUBMITTING, submit_attempts=2)
+    export.transition(Status.SUBMITTED, job_id="job-9", error_message="")
+    export.transition(Status.FAILED, error_message="The bucket is gone.")
+
+    steps = Export.objects.get(pk=export.pk).status_history()
+    assert [(step.to_status, step.detail) for step in steps] == [
+        (Status.SUBMITTING, ""),
+        (Status.QUEUED, "The cloud is busy."),
+        (Status.SUBMITTING, ""),
+        (Status.SUBMITTED, "job-9"),
+        (Status.FAILED, "The bucket is gone."),
+    ]
+    assert all(step.at for step in steps)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ims_portal.cloud import ConnectionFailed, Job, RequestRejected, ServerError, Throttled
 from ims_portal.cloud.models import JobStatus
 from ims_portal.exports import workflow
-from ims_portal.exports.models import Status
+from ims_portal.exports.models import Export, Status, TransitionConflict
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +123,35 @@ def test_poll_delays_grow_to_a_cap(settings):
     assert 1.8 <= delays[0] <= 2.2
     assert delays[3] > delays[0]
     assert max(delays) <= 33
+
+
+def export_row_writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith('UPDATE "exports_export"')]
+
+
+@pytest.mark.parametrize(
+    ("status", "becomes"),
+    [(JobStatus.INIT, Status.SUBMITTED), (JobStatus.RUNNING, Status.RUNNING)],
+)
+def test_a_poll_of_a_job_that_goes_on_writes_the_row_once(submitted, status, becomes):
+    with CaptureQueriesContext(connection) as queries:
+        workflow.apply_job(submitted, job(status, 0.1))
+    assert len(export_row_writes(queries.captured_queries)) == 1
+    stored = Export.objects.get(pk=submitted.pk)
+    assert stored.status == becomes
+    assert stored.poll_count == 1 and stored.next_poll_at is not None
+    assert stored.progress == 0.1
+
+
+def test_a_late_poll_writes_nothing_once_the_next_poll_is_someone_elses(submitted):
+    Export.objects.filter(pk=submitted.pk).update(next_poll_at=timezone.now())  # re-armed
+    with pytest.raises(TransitionConflict):
+        workflow.apply_job(submitted, job(JobStatus.RUNNING, 0.5))
+    stored = Export.objects.get(pk=submitted.pk)
+    assert stored.status == Status.SUBMITTED and stored.progress is None
+
+
+def test_a_job_status_the_portal_does_not_know_keeps_the_export_followed(submitted):
+    workflow.apply_job(submitted, job(JobStatus.parse("PAUSED")))
+    stored = Export.objects.get(pk=submitted.pk)
+    assert stored.status == Status.SUBMITTED and stored.poll_count == 1

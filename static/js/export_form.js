@@ -85,8 +85,8 @@
   }
 
   function checkExtension() {
-    const match = /\.([a-z0-9]+)$/i.exec(fileName.value);
-    const extension = match ? match[1].toLowerCase() : "";
+    const dot = fileName.value.lastIndexOf(".");
+    const extension = dot < 0 ? "" : fileName.value.slice(dot + 1).toLowerCase();
     const expected = quick.checked ? RULES.fast_export_format : format.value;
     if (extension && expected && RULES.extensions.includes(extension) && extension !== expected) {
       say(extensionWarning, "The file ends in ." + extension + " but the image is written as " + expected + ".");

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ims_portal.cloud.models import Image
 
 GIB = 1024**3
+TIB = 1024 * GIB
 
 FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 QUICK_EXPORT_FORMAT = "zvhd2"
@@ -116,7 +117,7 @@ class ExportPolicy:
     """What differs between clouds and regions; the defaults are Open Telekom Cloud's."""
 
     fast_only_from_bytes: int = 128 * GIB
-    max_bytes: int = 1024 * GIB
+    max_bytes: int = 1 * TIB
     refused_platforms: frozenset[str] = field(
         default_factory=lambda: frozenset({"Windows", "SUSE"})
     )
@@ -273,6 +274,6 @@ def check_export(
 
 def size_label(size: int) -> str:
     """A policy size as people read it in messages: `128 GB`, `1 TB`."""
-    if size and size % (1024 * GIB) == 0:
-        return f"{size // (1024 * GIB)} TB"
+    if size and size % TIB == 0:
+        return f"{size // TIB} TB"
     return f"{size // GIB} GB"

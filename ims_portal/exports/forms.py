@@ -106,7 +106,8 @@ class ExportForm(forms.Form):
         """What the new-export page's script repeats for instant feedback, as JSON data.
 
         The page renders it with `json_script`; `static/js/export_form.js` holds no rule
-        value of its own, so a rule or a setting changed here reaches the browser as is.
+        value of its own, so a rule changed in rules.py or a changed setting reaches the
+        browser as it is.
         """
         return {
             "bucket": {

@@ -22,6 +22,11 @@ def get_client() -> Client:
 
 
 def export_policy() -> rules.ExportPolicy:
+    """The export policy in force, from the `IMS_EXPORT_*` settings (see README).
+
+    Read at every call rather than once at import, so the form, its help texts and the
+    rules the page sends the browser always agree with the settings of the moment.
+    """
     return rules.ExportPolicy(
         fast_only_from_bytes=settings.IMS_EXPORT_FAST_ONLY_FROM_GB * rules.GIB,
         max_bytes=settings.IMS_EXPORT_MAX_GB * rules.GIB,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django import forms
@@ -16,13 +17,14 @@ from ims_portal.exports.models import Export, ExportQuerySet, Status
 
 FORMAT_CHOICES = [("", "—"), *[(f, f) for f in rules.FILE_FORMATS]]
 
-# The browser repeats the server's bucket rules for instant feedback (HTML pattern).
-BUCKET_PATTERN = r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]"
-
 
 class ExportForm(forms.Form):
     """A new export. Validating it applies every export rule; with `fresh_image` it
-    re-reads the image from IMS, as the submit does, rather than trusting the cached list."""
+    re-reads the image from IMS, as the submit does, rather than trusting the cached list.
+
+    Help texts and the browser's copy of the rules (`browser_rules`) are written from
+    `rules.py` and the export policy in force, never typed out here.
+    """
 
     image = forms.CharField(
         max_length=64, error_messages={"required": "Choose the image to export."}
@@ -35,13 +37,11 @@ class ExportForm(forms.Form):
                 "required": True,
                 "minlength": rules.BUCKET_MIN,
                 "maxlength": rules.BUCKET_MAX,
-                "pattern": BUCKET_PATTERN,
+                "pattern": rules.BUCKET_PATTERN,
                 "autocomplete": "off",
                 "spellcheck": "false",
             }
         ),
-        help_text="A Standard bucket in the image's region: 3 to 63 lowercase letters, digits, "
-        "'-' or '.'.",
     )
     file_name = forms.CharField(
         label="File name",
@@ -53,17 +53,20 @@ class ExportForm(forms.Form):
         help_text="The object to create, e.g. images/web-01.qcow2. It must not exist yet.",
     )
     file_format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, required=False)
-    quick = forms.BooleanField(
-        label="Fast export",
-        required=False,
-        help_text="Writes ZVHD2 without conversion; needed for images of 128 GB or more.",
-    )
+    quick = forms.BooleanField(label="Fast export", required=False)
     request_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, fresh_image: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["bucket"].help_text = self.fields["bucket"].help_text.replace(
-            "the image's region", f"region {settings.IMS_REGION}"
+        self.policy = export_policy()
+        self.fields["bucket"].help_text = (
+            f"A Standard bucket in region {settings.IMS_REGION}: {rules.BUCKET_MIN} to "
+            f"{rules.BUCKET_MAX} lowercase letters, digits, '-' or '.'."
+        )
+        self.fields["quick"].help_text = f"Writes {self._fast_format} without conversion" + (
+            "."
+            if self.policy.normal_export_above_fast_limit
+            else f"; needed for images of {self._fast_threshold} or more."
         )
         self.fresh_image = fresh_image
         self.image_record: Image | None = None
@@ -91,12 +94,46 @@ class ExportForm(forms.Form):
         if image is None:
             return data
         self.image_record = image
-        for violation in rules.check_image_options(image, quick, export_policy()):
+        for violation in rules.check_image_options(image, quick, self.policy):
             self.add_error(violation.field, violation.message)
         busy = Export.objects.in_flight().filter(image_id=image_id).first()
         if busy is not None:
             self.add_error("image", self.in_flight_message(busy))
         return data
+
+    @property
+    def browser_rules(self) -> dict[str, Any]:
+        """What the new-export page's script repeats for instant feedback, as JSON data.
+
+        The page renders it with `json_script`; `static/js/export_form.js` holds no rule
+        value of its own, so a rule changed in rules.py or a changed setting reaches the
+        browser as it is.
+        """
+        return {
+            "bucket": {
+                "missing": rules.BUCKET_MISSING,
+                "rules": [dataclasses.asdict(rule) for rule in rules.BUCKET_RULES],
+                "problems": rules.BUCKET_PROBLEMS,
+                "separator": rules.BUCKET_PROBLEMS_SEPARATOR,
+            },
+            "extensions": list(rules.FILE_EXTENSIONS),
+            "fast_export_format": rules.QUICK_EXPORT_FORMAT,
+            "notes": {
+                "needs_fast_export": f"This image is {self._fast_threshold} or more: "
+                "only fast export is possible.",
+                "encrypted": rules.ENCRYPTED_NOT_FAST,
+                "format_cleared": f"Fast export always writes {self._fast_format}, "
+                "so the format was cleared.",
+            },
+        }
+
+    @property
+    def _fast_threshold(self) -> str:
+        return rules.size_label(self.policy.fast_only_from_bytes)
+
+    @property
+    def _fast_format(self) -> str:
+        return rules.QUICK_EXPORT_FORMAT.upper()
 
     def in_flight_message(self, busy: Export) -> str:
         """IMS refuses a second export of an image in flight (IMG.0148); say where it is."""

@@ -18,6 +18,7 @@ from django.utils import timezone
 from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import SYSTEM, Actor, record
+from ims_portal.exports import rules
 
 
 class Status(models.TextChoices):
@@ -274,7 +275,14 @@ class Export(models.Model):
 
     @property
     def bucket_url(self) -> str:
-        return f"{self.bucket}:{self.object_name}"
+        return rules.compose_bucket_url(self.bucket, self.object_name)
+
+    @property
+    def destination(self) -> str:
+        """Where the file goes, as every page shows it: `bucket:object`, the notation IMS
+        takes, reports in its job and the audit trail records, so they read alike. Only
+        obsutil wants `obs://bucket/object`, which no page needs."""
+        return self.bucket_url
 
     @property
     def rule(self) -> StatusRule:

@@ -1,9 +1,9 @@
-"""The export rules of IMS, as pure functions.
+"""The export rules of IMS, as pure functions and the values they use.
 
-This is the one place the rules live. The portal's form and its as-you-type field checks
-call these functions to put a message on the right field; the simulator calls the very
-same functions to answer with the cloud's status and error code. Nothing here imports
-Django, so both can use it.
+This is the one place the rules live. The form and its as-you-type field checks call these
+functions to put a message on the right field; the new-export page hands the browser the
+bucket rules below (`BUCKET_RULES`), the extensions and the policy's figures as data, so its
+instant checks repeat these rules rather than a copy of them. Nothing here imports Django.
 
 Where the clouds differ (Huawei Cloud refuses more OS origins than Open Telekom Cloud, some
 regions allow a normal export above 128 GB), the difference is an `ExportPolicy` value,
@@ -12,7 +12,6 @@ set from the `IMS_EXPORT_*` settings (see README), not a branch in the code.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from ims_portal.cloud.models import Image
 
 GIB = 1024**3
+TIB = 1024 * GIB
 
 FILE_FORMATS = ("qcow2", "vhd", "zvhd", "vmdk")
 QUICK_EXPORT_FORMAT = "zvhd2"
@@ -36,7 +36,71 @@ IMAGE, BUCKET, FILE_NAME, FILE_FORMAT, QUICK = (
 
 BUCKET_MIN, BUCKET_MAX = 3, 63
 OBJECT_MAX_BYTES = 1024
-_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+# The extensions a file name may end in that say how it is written: a mismatch earns a hint.
+FILE_EXTENSIONS = (*FILE_FORMATS, QUICK_EXPORT_FORMAT)
+
+
+@dataclass(frozen=True, slots=True)
+class NameRule:
+    """One OBS bucket-naming rule, written once for the server and the browser.
+
+    `pattern` is a regex over the whole name, plain enough to mean the same in Python
+    (`re.ASCII`) and in JavaScript (flag `u`): the new-export page sends it to the browser
+    as it is, so the instant check there cannot drift from this one. The rule holds when the
+    name matches, or, for a `forbidden` pattern, when it does not. `after` names a rule that
+    must hold first: the start/end rule only speaks once the characters are right.
+    """
+
+    name: str
+    problem: str
+    pattern: str
+    forbidden: bool = False
+    after: str = ""
+
+    def holds(self, name: str) -> bool:
+        matches = re.fullmatch(self.pattern, name, re.ASCII) is not None
+        return matches != self.forbidden
+
+
+_BUCKET_EDGE = r"[a-z0-9]"
+# `-` escaped: browsers compile an HTML `pattern` with the `v` flag, which wants it so.
+_BUCKET_CHAR = r"[a-z0-9.\-]"
+
+BUCKET_RULES = (
+    NameRule(
+        "length",
+        f"must be {BUCKET_MIN} to {BUCKET_MAX} characters long",
+        rf"[\s\S]{{{BUCKET_MIN},{BUCKET_MAX}}}",
+    ),
+    NameRule(
+        "characters",
+        "may contain only lowercase letters, digits, hyphens and periods",
+        f"{_BUCKET_CHAR}+",
+    ),
+    NameRule(
+        "edges",
+        "must start and end with a letter or digit",
+        f"{_BUCKET_EDGE}(?:.*{_BUCKET_EDGE})?",
+        after="characters",
+    ),
+    NameRule(
+        "separators",
+        "must not contain '..', '.-' or '-.'",
+        r"[\s\S]*(?:\.\.|\.-|-\.)[\s\S]*",
+        forbidden=True,
+    ),
+    NameRule(
+        "ip-address",
+        "must not be shaped like an IP address",
+        r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+",
+        forbidden=True,
+    ),
+)
+BUCKET_MISSING = "Enter the name of the OBS bucket."
+# Every problem of a bad name goes into one sentence.
+BUCKET_PROBLEMS, BUCKET_PROBLEMS_SEPARATOR = "The bucket name {problems}.", "; "
+# For the HTML `pattern` attribute: the length, characters and edges rules in one regex.
+BUCKET_PATTERN = f"{_BUCKET_EDGE}{_BUCKET_CHAR}{{{BUCKET_MIN - 2},{BUCKET_MAX - 2}}}{_BUCKET_EDGE}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +117,7 @@ class ExportPolicy:
     """What differs between clouds and regions; the defaults are Open Telekom Cloud's."""
 
     fast_only_from_bytes: int = 128 * GIB
-    max_bytes: int = 1024 * GIB
+    max_bytes: int = 1 * TIB
     refused_platforms: frozenset[str] = field(
         default_factory=lambda: frozenset({"Windows", "SUSE"})
     )
@@ -61,6 +125,8 @@ class ExportPolicy:
 
 
 DEFAULT_POLICY = ExportPolicy()
+
+ENCRYPTED_NOT_FAST = "Encrypted images cannot use fast export."
 
 
 def parse_bucket_url(bucket_url: str) -> tuple[str, str]:
@@ -72,35 +138,24 @@ def parse_bucket_url(bucket_url: str) -> tuple[str, str]:
 
 
 def compose_bucket_url(bucket: str, object_name: str) -> str:
+    """The destination as IMS takes and reports it, `bucket:object`; pages show it so too."""
     return f"{bucket}:{object_name}"
 
 
 def check_bucket(bucket: str) -> list[Violation]:
-    """OBS bucket naming rules."""
+    """OBS bucket naming rules: one violation naming every rule the name breaks."""
     if not bucket:
-        return [Violation(BUCKET, "IMG.0068", "Enter the name of the OBS bucket.")]
-    problems = []
-    if not BUCKET_MIN <= len(bucket) <= BUCKET_MAX:
-        problems.append(f"must be {BUCKET_MIN} to {BUCKET_MAX} characters long")
-    if not _BUCKET_CHARS.fullmatch(bucket):
-        problems.append("may contain only lowercase letters, digits, hyphens and periods")
-    elif not (bucket[0].isalnum() and bucket[-1].isalnum()):
-        problems.append("must start and end with a letter or digit")
-    if ".." in bucket or ".-" in bucket or "-." in bucket:
-        problems.append("must not contain '..', '.-' or '-.'")
-    if _looks_like_ip(bucket):
-        problems.append("must not be shaped like an IP address")
-    if not problems:
+        return [Violation(BUCKET, "IMG.0068", BUCKET_MISSING)]
+    broken: list[NameRule] = []
+    for rule in BUCKET_RULES:
+        if rule.after in {b.name for b in broken}:
+            continue
+        if not rule.holds(bucket):
+            broken.append(rule)
+    if not broken:
         return []
-    return [Violation(BUCKET, "IMG.0109", "The bucket name " + "; ".join(problems) + ".")]
-
-
-def _looks_like_ip(name: str) -> bool:
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        return bool(re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name))
-    return True
+    problems = BUCKET_PROBLEMS_SEPARATOR.join(rule.problem for rule in broken)
+    return [Violation(BUCKET, "IMG.0109", BUCKET_PROBLEMS.format(problems=problems))]
 
 
 def check_file_name(object_name: str) -> list[Violation]:
@@ -132,7 +187,8 @@ def check_format(file_format: str | None, quick: bool) -> list[Violation]:
                 Violation(
                     FILE_FORMAT,
                     "IMG.0001",
-                    "Fast export always writes ZVHD2; leave the format empty.",
+                    f"Fast export always writes {QUICK_EXPORT_FORMAT.upper()}; "
+                    "leave the format empty.",
                 )
             ]
         return []
@@ -167,7 +223,7 @@ def image_refusal(image: Image, policy: ExportPolicy = DEFAULT_POLICY) -> Violat
         return Violation(
             IMAGE,
             "IMG.0071",
-            f"Images of {_gib(policy.max_bytes)} or more cannot be exported.",
+            f"Images of {size_label(policy.max_bytes)} or more cannot be exported.",
         )
     return None
 
@@ -187,13 +243,13 @@ def check_image_options(
     if refusal:
         return [refusal]
     if quick and image.encrypted:
-        return [Violation(QUICK, "IMG.0071", "Encrypted images cannot use fast export.")]
+        return [Violation(QUICK, "IMG.0071", ENCRYPTED_NOT_FAST)]
     if not quick and requires_quick_export(image, policy):
         return [
             Violation(
                 QUICK,
                 "IMG.0160",
-                f"Images of {_gib(policy.fast_only_from_bytes)} or more need fast export.",
+                f"Images of {size_label(policy.fast_only_from_bytes)} or more need fast export.",
             )
         ]
     return []
@@ -216,7 +272,8 @@ def check_export(
     ]
 
 
-def _gib(size: int) -> str:
-    if size % (1024 * GIB) == 0:
-        return f"{size // (1024 * GIB)} TB"
+def size_label(size: int) -> str:
+    """A policy size as people read it in messages: `128 GB`, `1 TB`."""
+    if size and size % TIB == 0:
+        return f"{size // TIB} TB"
     return f"{size // GIB} GB"

@@ -1,10 +1,13 @@
-// Instant feedback on the new-export form. The server applies the same rules (exports/rules.py)
-// on every keystroke check and on submit; this file only saves the user a round trip.
+// Instant feedback on the new-export form. The server applies the rules (exports/rules.py) on
+// every keystroke check and on submit; this file only saves the user a round trip. It holds no
+// rule of its own: the page hands it the rules and the policy's figures as JSON (#export-rules).
 (function () {
   "use strict";
 
   const form = document.getElementById("export-form");
-  if (!form) return;
+  const rulesBlock = document.getElementById("export-rules");
+  if (!form || !rulesBlock) return;
+  const RULES = JSON.parse(rulesBlock.textContent);
 
   const bucket = form.elements.namedItem("bucket");
   const fileName = form.elements.namedItem("file_name");
@@ -13,7 +16,10 @@
   const formatNote = document.getElementById("format-note");
   const quickNote = document.getElementById("quick-note");
   const extensionWarning = document.getElementById("file-name-warning");
-  const EXTENSIONS = ["qcow2", "vhd", "zvhd", "zvhd2", "vmdk"];
+  // Each pattern covers the whole name and means the same here (flag u) as in Python.
+  const bucketRules = RULES.bucket.rules.map(function (rule) {
+    return Object.assign({ regex: new RegExp("^(?:" + rule.pattern + ")$", "u") }, rule);
+  });
 
   function say(element, text) {
     element.textContent = text;
@@ -32,19 +38,17 @@
     }
   }
 
-  // Mirrors rules.check_bucket.
+  // rules.check_bucket, run from the rules the server sent.
   function bucketProblem(name) {
-    if (!name) return "Enter the name of the OBS bucket.";
-    const problems = [];
-    if (name.length < 3 || name.length > 63) problems.push("must be 3 to 63 characters long");
-    if (!/^[a-z0-9.-]+$/.test(name)) {
-      problems.push("may contain only lowercase letters, digits, hyphens and periods");
-    } else if (!/^[a-z0-9].*[a-z0-9]$|^[a-z0-9]$/.test(name)) {
-      problems.push("must start and end with a letter or digit");
-    }
-    if (/\.\.|\.-|-\./.test(name)) problems.push("must not contain '..', '.-' or '-.'");
-    if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) problems.push("must not be shaped like an IP address");
-    return problems.length ? "The bucket name " + problems.join("; ") + "." : "";
+    if (!name) return RULES.bucket.missing;
+    const broken = [];
+    bucketRules.forEach(function (rule) {
+      if (rule.after && broken.some(function (b) { return b.name === rule.after; })) return;
+      if (rule.regex.test(name) === rule.forbidden) broken.push(rule);
+    });
+    if (!broken.length) return "";
+    const problems = broken.map(function (rule) { return rule.problem; }).join(RULES.bucket.separator);
+    return RULES.bucket.problems.replace("{problems}", function () { return problems; });
   }
 
   function selectedImage() {
@@ -57,10 +61,10 @@
     const encrypted = image && image.dataset.encrypted === "true";
     if (mustQuick) {
       quick.checked = true;
-      say(quickNote, "This image is 128 GB or more: only fast export is possible.");
+      say(quickNote, RULES.notes.needs_fast_export);
     } else if (encrypted) {
       quick.checked = false;
-      say(quickNote, "Encrypted images cannot use fast export.");
+      say(quickNote, RULES.notes.encrypted);
     } else {
       say(quickNote, "");
     }
@@ -71,7 +75,7 @@
   function applyQuick() {
     if (quick.checked && format.value) {
       format.value = "";
-      say(formatNote, "Fast export always writes ZVHD2, so the format was cleared.");
+      say(formatNote, RULES.notes.format_cleared);
     } else if (!quick.checked) {
       say(formatNote, "");
     }
@@ -81,10 +85,10 @@
   }
 
   function checkExtension() {
-    const match = /\.([a-z0-9]+)$/i.exec(fileName.value);
-    const extension = match ? match[1].toLowerCase() : "";
-    const expected = quick.checked ? "zvhd2" : format.value;
-    if (extension && expected && EXTENSIONS.includes(extension) && extension !== expected) {
+    const dot = fileName.value.lastIndexOf(".");
+    const extension = dot < 0 ? "" : fileName.value.slice(dot + 1).toLowerCase();
+    const expected = quick.checked ? RULES.fast_export_format : format.value;
+    if (extension && expected && RULES.extensions.includes(extension) && extension !== expected) {
       say(extensionWarning, "The file ends in ." + extension + " but the image is written as " + expected + ".");
     } else {
       say(extensionWarning, "");

@@ -49,3 +49,12 @@ def sign_in(page, live_server, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/exports/")
+
+
+@pytest.fixture
+def new_export_page(page, live_server, alice, cloud_settings, sim):
+    """Alice on the new-export page, reached the way a person does."""
+    sign_in(page, live_server, "alice", "pw-alice")
+    page.click("text=New export")
+    page.wait_for_selector("#export-form")
+    return page

@@ -7,17 +7,8 @@ import uuid
 import pytest
 
 from ims_portal.simulator import seed
-from tests.browser.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def new_export_page(page, live_server, alice, cloud_settings, sim):
-    sign_in(page, live_server, "alice", "pw-alice")
-    page.click("text=New export")
-    page.wait_for_selector("#export-form")
-    return page
 
 
 def test_a_bad_bucket_name_is_flagged_while_typing(new_export_page):

@@ -104,6 +104,30 @@ def test_the_bucket_message_names_every_broken_rule():
     assert violation.field == rules.BUCKET
 
 
+@given(bucket=st.one_of(bucket_names, st.text(max_size=70)))
+def test_the_html_pattern_accepts_a_name_exactly_when_its_length_characters_and_ends_are_right(
+    bucket,
+):
+    held = {rule.name for rule in rules.BUCKET_RULES if rule.holds(bucket)}
+    accepted = re.fullmatch(rules.BUCKET_PATTERN, bucket) is not None
+    assert accepted == ({"length", "characters", "edges"} <= held)
+
+
+def test_the_start_and_end_rule_waits_for_the_characters_rule():
+    """As before: a name with wrong characters is not also told about its first character."""
+    (violation,) = rules.check_bucket("_abc")
+    assert "lowercase" in violation.message
+    assert "start and end" not in violation.message
+    (violation,) = rules.check_bucket("-abc")
+    assert "start and end" in violation.message
+
+
+def test_policy_sizes_read_as_people_write_them():
+    assert rules.size_label(128 * GIB) == "128 GB"
+    assert rules.size_label(1024 * GIB) == "1 TB"
+    assert rules.size_label(1536 * GIB) == "1536 GB"
+
+
 # --- file name ------------------------------------------------------------------------------
 
 

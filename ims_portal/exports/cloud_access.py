@@ -48,9 +48,10 @@ def cloud_environment() -> Mapping[str, str]:
 
 def describe_cloud() -> str:
     """Which cloud the client talks to, for the start-up log line (never a credential)."""
-    endpoint = masked(cloud_environment().get("IMS_ENDPOINT", "").strip())
-    if _simulator_environment() is not None:
-        return f"simulator at {endpoint}"
+    simulator = _simulator_environment()
+    if simulator is not None:
+        return f"simulator at {simulator['IMS_ENDPOINT']}"
+    endpoint = masked(os.environ.get("IMS_ENDPOINT", "").strip())
     if not endpoint:
         return "none (IMS_ENDPOINT is not set)"
     return f"IMS at {endpoint}"

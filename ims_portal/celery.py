@@ -43,9 +43,11 @@ def prepare_embedded_broker(sender: Celery, **kwargs: Any) -> None:
 
 @signals.worker_init.connect
 def announce_worker(**kwargs: Any) -> None:
+    """The worker's start-up line (after Django is set up, before it takes tasks)."""
     log_services("worker")
 
 
 @signals.beat_init.connect
 def announce_beat(**kwargs: Any) -> None:
+    """Beat's start-up line."""
     log_services("beat")

@@ -1,23 +1,28 @@
 """Settings for the IMS Export Portal, all read from the environment (12-factor).
 
+This module only reads: it writes no environment variable, creates no folder, opens no
+connection and imports none of the portal's modules, so importing it is safe anywhere
+(tests/startup/ hold it to that). What a process must decide or
+prepare at start-up lives where the process starts: the broker of a development run in
+`ims_portal/startup.py` (run by `bin/run`), the embedded broker's folders in
+`ims_portal/celery.py`, the cloud the portal talks to in `exports/cloud_access.py`, and the
+check of TRUSTED_PROXIES in the audit app.
+
 Every value has a development default that runs the whole product on one machine with
-nothing else installed: SQLite, the cloud simulator, and a broker embedded in the file
-system when no Redis answers. Production sets DEBUG off, which turns every such default
-into a loud error instead of a silent fallback.
+nothing else installed (SQLite, the cloud simulator, and with `make run` a broker embedded
+in the file system when no Redis answers). Production sets DEBUG off, which turns every such
+default into a loud error instead of a silent fallback.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
-
-from ims_portal.audit.context import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
@@ -196,41 +201,21 @@ STORAGES = {
 
 # --- Broker and cache ----------------------------------------------------------------------
 
-
-def _redis_answers(url: str) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), 0.3):
-            return True
-    except OSError:
-        return False
-
-
+# Settings never probe Redis. `make run` decides once, for every process it starts, whether
+# the development run uses Redis or the embedded file-system broker, and passes its choice
+# on as CELERY_BROKER_URL (ims_portal/startup.py); anything else uses what it is given.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-_broker = env.str("CELERY_BROKER_URL", default="")
-if not _broker:
-    if _redis_answers(REDIS_URL):
-        _broker = REDIS_URL
-    elif DEBUG:
-        # No Redis in development: an embedded broker in the file system, so the product
-        # still runs with nothing installed. Never in production, where it would hide a fault.
-        _broker = "filesystem://"
-        for folder in ("broker", "broker-processed", "broker-control"):
-            (VAR_DIR / folder).mkdir(parents=True, exist_ok=True)
-    else:
-        raise ImproperlyConfigured(f"No broker: Redis at REDIS_URL={REDIS_URL} does not answer.")
-BROKER_IS_EMBEDDED = _broker.startswith("filesystem://")
-
-CELERY_BROKER_URL = _broker
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
+        # Created by the Celery app when it is configured (ims_portal/celery.py).
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
         "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
-    if BROKER_IS_EMBEDDED
+    if CELERY_BROKER_URL.startswith("filesystem://")
     else {}
 )
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
@@ -252,30 +237,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The cache follows the broker's choice: Redis when the tasks go through Redis at REDIS_URL,
+# else each process's own memory (a cached image list is all it holds).
 CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-        if not BROKER_IS_EMBEDDED and _broker == REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    "default": env.cache(
+        "CACHE_URL", default=REDIS_URL if CELERY_BROKER_URL == REDIS_URL else "locmemcache://"
     ),
 }
 
 
 # --- The cloud ----------------------------------------------------------------------------
 
-# Without IMS_ENDPOINT in development, the portal talks to the simulator that the run
-# command starts on this port.
-SIMULATOR_PORT = env.int("SIMULATOR_PORT", default=8400)
-IMS_ENDPOINT = env.str("IMS_ENDPOINT", default="")
-if not IMS_ENDPOINT and DEBUG:
-    IMS_ENDPOINT = f"http://127.0.0.1:{SIMULATOR_PORT}"
-    os.environ.setdefault("IMS_ENDPOINT", IMS_ENDPOINT)
-    os.environ.setdefault("IAM_ENDPOINT", IMS_ENDPOINT)
-    os.environ.setdefault("IMS_PROJECT_ID", "0605767e5a80d5762fb2c0142f5a4d6f")
-    if not os.environ.get("IMS_AK"):  # an AK/SK pair given by hand wins over the IAM user
-        os.environ.setdefault("IAM_USERNAME", "portal")
-        os.environ.setdefault("IAM_PASSWORD", "portal-password")
-        os.environ.setdefault("IAM_DOMAIN", "example-domain")
+# The client reads its own variables (IMS_ENDPOINT, IMS_PROJECT_ID, credentials: see
+# README); in development without IMS_ENDPOINT it is pointed at the simulator
+# (exports/cloud_access.py). The region only names the cloud to users (the bucket hint).
 IMS_REGION = env.str("IMS_REGION", default="eu-de")
 
 # Where the clouds differ (see exports/rules.py). Defaults are Open Telekom Cloud's.
@@ -301,13 +276,9 @@ IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
 # The addresses (or CIDR networks) of the reverse proxies in front of the portal. Only a
 # request arriving from one of them has its X-Forwarded-For believed for the audit trail's
 # source IP; anyone else could write that header themselves. Empty: the socket peer is the
-# client. A malformed entry stops the start-up.
-try:
-    TRUSTED_PROXIES = [
-        str(network) for network in parse_networks(env.list("TRUSTED_PROXIES", default=[]))
-    ]
-except ValueError as error:
-    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from error
+# client. A malformed entry stops the start-up: the request middleware refuses to load and
+# `manage.py check` reports audit.E001.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 LOGGING = {
     "version": 1,

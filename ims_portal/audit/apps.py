@@ -8,4 +8,4 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         # The receivers turn sign-in, access, admin and worker signals into audit events.
-        from ims_portal.audit import receivers  # noqa: F401
+        from ims_portal.audit import checks, receivers  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 from ims_portal.audit import context
@@ -23,7 +24,11 @@ class RequestOriginMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.trusted = context.parse_networks(settings.TRUSTED_PROXIES)
+        # Loaded once, when the web process starts: a malformed entry stops it right there.
+        try:
+            self.trusted = context.parse_networks(settings.TRUSTED_PROXIES)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from error
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         origin = context.origin_of_request(request.META, self.trusted)

@@ -4,21 +4,63 @@ and the image list cached briefly so the new-export page stays fast."""
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 
 from ims_portal.cloud import Client, Image
+from ims_portal.cloud.config import PASSWORD_VARS
 from ims_portal.exports import rules
+from ims_portal.simulator.defaults import SimulatorSettings
+from ims_portal.startup import masked
 
 IMAGE_LIST_CACHE_KEY = "exports:image-list:v1"
 
 
+def _simulator_environment() -> dict[str, str] | None:
+    """The simulator's client variables when the portal is to use it: in development,
+    with no IMS_ENDPOINT of its own (the simulator `make run` starts)."""
+    if not settings.DEBUG or os.environ.get("IMS_ENDPOINT", "").strip():
+        return None
+    simulator = SimulatorSettings.from_env().client_environment()
+    if os.environ.get("IMS_AK", "").strip():
+        # An AK/SK pair given by hand wins over the simulator's IAM user: the client
+        # refuses both schemes at once.
+        simulator = {name: value for name, value in simulator.items() if name not in PASSWORD_VARS}
+    return simulator
+
+
+def cloud_environment() -> Mapping[str, str]:
+    """The variables the portal's cloud client is built from (see README).
+
+    The process environment; in development without IMS_ENDPOINT, laid over the
+    simulator's variables, so `make run` needs no cloud settings at all.
+    """
+    simulator = _simulator_environment()
+    if simulator is None:
+        return os.environ
+    given = {name: value for name, value in os.environ.items() if value.strip()}
+    return {**simulator, **given}
+
+
+def describe_cloud() -> str:
+    """Which cloud the client talks to, for the start-up log line (never a credential)."""
+    simulator = _simulator_environment()
+    if simulator is not None:
+        return f"simulator at {simulator['IMS_ENDPOINT']}"
+    endpoint = masked(os.environ.get("IMS_ENDPOINT", "").strip())
+    if not endpoint:
+        return "none (IMS_ENDPOINT is not set)"
+    return f"IMS at {endpoint}"
+
+
 @functools.cache
 def get_client() -> Client:
-    """The process's cloud client, configured from the environment (see README)."""
-    return Client.from_env()
+    """The process's cloud client, built from `cloud_environment()`."""
+    return Client.from_env(cloud_environment())
 
 
 def export_policy() -> rules.ExportPolicy:

@@ -26,6 +26,13 @@ def test_without_redis_an_export_still_runs_to_the_end(
         "CELERY_TASK_DEFAULT_QUEUE": "celery",
     }
     env.pop("CELERY_BROKER_URL")
+    # What `make run` does before it starts its processes: choose the broker, once.
+    chosen = subprocess.run(
+        [sys.executable, "-m", "ims_portal.startup"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert chosen.stdout.strip() == "export CELERY_BROKER_URL=filesystem://"
+    env["CELERY_BROKER_URL"] = "filesystem://"
     log = tmp_path / "worker.log"
     worker = start_worker(env, log)
     try:
@@ -45,5 +52,7 @@ def test_without_redis_an_export_still_runs_to_the_end(
 
         assert wait_for(ended, timeout=60) == Status.SUCCEEDED
         assert "filesystem" in log.read_text()
+        assert "worker: broker: filesystem:// (embedded" in log.read_text()
+        assert (tmp_path / "broker").is_dir()  # made by the Celery app, not the settings
     finally:
         stop(worker)

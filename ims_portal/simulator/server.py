@@ -214,9 +214,7 @@ class SimulatorServer(ThreadingHTTPServer):
         super().__init__(address, SimulatorHandler)
 
 
-def make_server(
-    state: SimulatorState, host: str = DEFAULT_HOST, port: int = 0
-) -> SimulatorServer:
+def make_server(state: SimulatorState, host: str = DEFAULT_HOST, port: int = 0) -> SimulatorServer:
     """Bind a server (port 0 = any free port; read it back from `server_address`)."""
     return SimulatorServer((host, port), state)
 

@@ -2,7 +2,7 @@
 
 Run it as its own process::
 
-    python -m ims_portal.simulator --port 8400 [--host 127.0.0.1] [--speed 1] [--no-progress-api]
+    python -m ims_portal.simulator [--port N] [--host H] [--speed F] [--no-progress-api]
 
 Modules, one job each:
 

@@ -29,7 +29,7 @@ from ims_portal.simulator import signature as verifier
 
 AK = "HPUAEXAMPLEAK0000001"
 SK = "sdk-cross-check-secret-key"
-PROJECT = "0605767e5a80d5762fb2c0142f5a4d6f"
+PROJECT = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
 WHEN = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 EXPORT_BODY = json.dumps({"bucket_url": "b:f.qcow2", "file_format": "qcow2"}).encode()
 

@@ -10,8 +10,10 @@ being repeated on both.
 The canonical request is six lines joined by newlines:
 
 1. the method, upper case;
-2. the path, percent-decoded, then every segment re-encoded keeping only the unreserved
-   characters (letters, digits, `-`, `_`, `.`, `~`), always ending in `/`;
+2. the path, percent-decoded as a whole and only then split into segments (so an encoded
+   `%2F` separates segments, as the official signers read it), every segment re-encoded
+   keeping only the unreserved characters (letters, digits, `-`, `_`, `.`, `~`), always
+   ending in `/`;
 3. the query: (name, value) pairs decoded, sorted, re-encoded the same way, `&`-joined;
 4. one `name:value` line per signed header (name lower case, value trimmed), then an empty
    line;
@@ -111,7 +113,7 @@ def expected_signature(
 
 
 def _canonical_path(path: str) -> str:
-    segments = [_escape(unquote(segment)) for segment in path.split("/")]
+    segments = [_escape(segment) for segment in unquote(path).split("/")]
     joined = "/".join(segments)
     return joined if joined.endswith("/") else joined + "/"
 

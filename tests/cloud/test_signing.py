@@ -75,6 +75,14 @@ CASES = [
         b"",
         id="get-status-call",
     ),
+    pytest.param(
+        "POST",
+        "http://127.0.0.1:8780",
+        "/v1/cloudimages/..%2F..%2Fv3%2Fauth%2Ftokens/file",
+        [],
+        EXPORT_BODY,
+        id="post-encoded-slashes-in-a-segment",
+    ),
 ]
 
 

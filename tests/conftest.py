@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ims_portal.simulator.control import RunningSimulator, SimulatorProcess
+from tests.simulator_process import RunningSimulator, SimulatorProcess
 
 # The portal's own fixtures (web side on the simulator, a real Celery worker), and company
 # SSO against a real OpenID provider.

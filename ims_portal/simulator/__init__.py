@@ -2,25 +2,29 @@
 
 Run it as its own process::
 
-    python -m ims_portal.simulator --port 8400 [--host 127.0.0.1] [--speed 1] [--no-progress-api]
+    python -m ims_portal.simulator [--port N] [--host H] [--speed F] [--no-progress-api]
 
 Modules, one job each:
 
-- `defaults`     the one set of credentials and the documented defaults (`SIMULATOR_*` env)
-- `seed`         the seeded images, buckets and objects (every export rule has an image)
-- `jobs`         export jobs and their progress over wall-clock time
-- `state`        the in-memory store behind one lock
-- `faults`       injected errors, throttling and latency
-- `auth`         token and AK/SK checks, as the API gateway does them
-- `errors`       the IMS, API-gateway and IAM error shapes
-- `wire`         plain Request/Response values
-- `cloud_api`    the IAM and IMS endpoints
-- `control_api`  the `/_sim/` control endpoints for tests and demos
-- `server`       HTTP handling and routing
-- `control`      `SimulatorProcess` and `SimulatorControl`, for tests and run scripts
+- `defaults`      the one set of credentials and the documented defaults (`SIMULATOR_*` env)
+- `export_rules`  the cloud's export rules, each with its IMS error code, read from the IMS
+                  reference on their own (never the portal's rules)
+- `seed`          the seeded images, buckets and objects (every export rule has an image)
+- `jobs`          export jobs and their progress over wall-clock time
+- `state`         the in-memory store behind one lock
+- `faults`        injected errors, throttling and latency
+- `signature`     the API gateway's check of an AK/SK (`SDK-HMAC-SHA256`) signature
+- `auth`          token and AK/SK checks, as the API gateway does them
+- `errors`        the IMS, API-gateway and IAM error shapes
+- `wire`          plain Request/Response values
+- `cloud_api`     the IAM and IMS endpoints
+- `control_api`   the `/_sim/` control endpoints for tests and demos
+- `server`        HTTP handling and routing
 
-The simulator never imports Django; the export rules come from `ims_portal.exports.rules`,
-which is plain Python.
+The simulator plays the cloud, so it imports nothing of the portal (`ims_portal.*` outside
+this package), nor Django: a rule or a signature the portal gets wrong has to fail against
+it. The helpers that start and steer it in tests live in the test tooling
+(`tests/simulator_process.py`).
 """
 
 from ims_portal.simulator.defaults import (

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from ims_portal.simulator.defaults import DEFAULT_HOST, DEFAULT_PORT, SimulatorSettings
+from ims_portal.simulator.defaults import DEFAULT_HOST, DEFAULT_PORT, SPEED, SimulatorSettings
 from ims_portal.simulator.server import make_server
 from ims_portal.simulator.state import Config, SimulatorState
 
@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--speed",
         type=float,
-        default=1.0,
+        default=SPEED,
         help="pace multiplier for export jobs (1 = demo pace, 50 = a second or so)",
     )
     parser.add_argument(

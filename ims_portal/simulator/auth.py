@@ -1,18 +1,18 @@
 """Authentication of IMS calls, as the API gateway in front of IMS performs it.
 
 A call is let through with either a valid, unexpired `X-Auth-Token`, or an AK/SK signature
-that checks out: the simulator recomputes the signature with the shared signing code in
-`ims_portal.cloud.signing` (so it can never agree with a wrong signature by accident), and
-refuses a `X-Sdk-Date` more than 15 minutes away from its own clock. Failures raise the
+that checks out: the simulator rebuilds the signature from the request as received, with its
+own verifier (`signature.py`, written apart from the portal's signer so the two cannot share
+a mistake), and refuses a `X-Sdk-Date` more than 15 minutes away from its own clock. Failures raise the
 gateway's 401: `APIGW.0307` for an expired token, `APIGW.0301` for everything else.
 """
 
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlsplit
 
-from ims_portal.cloud import signing
-from ims_portal.simulator import errors
+from ims_portal.simulator import errors, signature
 from ims_portal.simulator.state import SimulatorState
 from ims_portal.simulator.wire import Headers
 
@@ -69,29 +69,28 @@ def _check_signature(
     authorization: str,
 ) -> None:
     try:
-        access_key, signed_headers, signature = signing.parse_authorization(authorization)
+        credential = signature.read_authorization(authorization)
     except ValueError as exc:
         raise errors.auth_failed(f"malformed Authorization header ({exc})") from exc
-    if access_key != state.settings.ak:
-        raise errors.auth_failed(f"Get secretKey failed, ak:{access_key}, err:ak not exist")
-    if signing.DATE_HEADER.lower() not in {name.lower() for name in signed_headers}:
-        raise errors.auth_failed(f"the {signing.DATE_HEADER} header must be signed")
-
-    date_value = headers.get(signing.DATE_HEADER) or ""
+    if credential.access_key != state.settings.ak:
+        raise errors.auth_failed(
+            f"Get secretKey failed, ak:{credential.access_key}, err:ak not exist"
+        )
+    if signature.DATE_HEADER not in credential.signed_headers:
+        raise errors.auth_failed("the X-Sdk-Date header must be signed")
     try:
-        signed_at = signing.parse_date(date_value).timestamp()
+        signed_at = signature.signing_time(headers)
     except ValueError as exc:
-        raise errors.auth_failed(f"missing or malformed {signing.DATE_HEADER}") from exc
+        raise errors.auth_failed("missing or malformed X-Sdk-Date") from exc
     if abs(state.now() - signed_at) > MAX_CLOCK_SKEW_SECONDS:
         raise errors.auth_failed("verify aksk signature fail: signature expired")
 
-    # http.server's header object is not a plain dict; hand the signer the headers as sent.
-    plain_headers = {name: value for name, value in headers.items()}
+    parts = urlsplit(url)
     try:
-        expected = signing.signature_for(
-            method, url, plain_headers, signed_headers, body, state.settings.sk
+        expected = signature.expected_signature(
+            method, parts.path, parts.query, headers, credential, body, state.settings.sk
         )
     except ValueError as exc:
         raise errors.auth_failed(f"verify aksk signature fail ({exc})") from exc
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected, credential.signature):
         raise errors.auth_failed("verify aksk signature fail")

@@ -16,10 +16,9 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from ims_portal.cloud.models import Image
-from ims_portal.exports import rules
 from ims_portal.simulator import defaults, errors
 from ims_portal.simulator.errors import IAM, ApiError
+from ims_portal.simulator.export_rules import ExportRequest
 from ims_portal.simulator.state import FILTER_KEYS, SORT_KEYS, SimulatorState
 from ims_portal.simulator.wire import Request, Response
 
@@ -154,7 +153,8 @@ def _int_param(params: dict[str, str], name: str, default: int) -> int:
 
 
 def export_image(state: SimulatorState, request: Request, image_id: str) -> Response:
-    """`POST /v1/cloudimages/{image_id}/file`: check every rule, then start a job."""
+    """`POST /v1/cloudimages/{image_id}/file`: check the body, then every export rule, then
+    start a job (see `export_rules`)."""
     body = request.json()
     if not isinstance(body, dict):
         raise _bad_request("The request body must be a JSON object.")
@@ -168,29 +168,7 @@ def export_image(state: SimulatorState, request: Request, image_id: str) -> Resp
     if not isinstance(quick, bool):
         raise _bad_request("is_quick_export must be true or false.")
 
-    image = state.image(image_id)
-    if image is None:
-        raise errors.ims_error(404, errors.IMG_NO_SUCH_IMAGE, "No image has this id.")
-
-    try:
-        bucket, object_name = rules.parse_bucket_url(bucket_url)
-    except ValueError:
-        # No colon: read it all as the bucket, so the missing file name gets its own code.
-        bucket, object_name = bucket_url, ""
-    violations = rules.check_export(
-        Image.from_api(image), bucket, object_name, file_format, quick, state.config.policy
-    )
-    if violations:
-        first = violations[0]
-        raise errors.ims_error(400, first.code, first.message)
-
-    job = state.start_export(
-        image_id,
-        bucket,
-        object_name,
-        rules.QUICK_EXPORT_FORMAT if quick else file_format or "",
-        quick,
-    )
+    job = state.start_export(image_id, ExportRequest.from_body(bucket_url, file_format, quick))
     return Response(200, {"job_id": job.id})
 
 

@@ -11,6 +11,8 @@ No authentication, and plain `{"error": "..."}` bodies: this part is not playing
                                  "retry_after": 1}, {"latency": 0.5}, optional "paths" (regex),
                                  "method"/"methods", "code", "message"
     DELETE /_sim/faults          clear them
+    POST   /_sim/images          add (or replace) one image record, as `GET /v2/cloudimages`
+                                 lists it, until the next reset
     POST   /_sim/expire-tokens   every issued token expires now
     POST   /_sim/reset           back to the seed (and to the configuration given at start)
     GET    /_sim/requests        log of IMS/IAM requests: method, path, query, status, auth...
@@ -105,6 +107,14 @@ def _clear_faults(state: SimulatorState, request: Request) -> Response:
     return Response(200, {"faults": []})
 
 
+def _add_image(state: SimulatorState, request: Request) -> Response:
+    record = _body(request)
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
+        raise ControlError("an image is a JSON object with a non-empty string id")
+    state.add_image(record)
+    return Response(201, {"id": record["id"]})
+
+
 def _expire_tokens(state: SimulatorState, request: Request) -> Response:
     return Response(200, {"expired": state.expire_tokens()})
 
@@ -143,6 +153,7 @@ _ROUTES: dict[str, dict[str, Handler]] = {
     "health": {"GET": _health},
     "config": {"GET": _get_config, "POST": _set_config},
     "faults": {"GET": _list_faults, "POST": _add_fault, "DELETE": _clear_faults},
+    "images": {"POST": _add_image},
     "expire-tokens": {"POST": _expire_tokens},
     "reset": {"POST": _reset},
     "requests": {"GET": _requests, "DELETE": _clear_requests},

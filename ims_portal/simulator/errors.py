@@ -27,16 +27,13 @@ APIGW_THROTTLED = "APIGW.0308"
 APIGW_BACKEND_UNAVAILABLE = "APIGW.0202"
 APIGW_BACKEND_TIMEOUT = "APIGW.0203"
 
-# IMS codes used outside the export rules (which live in ims_portal.exports.rules).
+# IMS codes used outside the export rules (whose codes are in the `export_rules` table).
 IMG_BAD_REQUEST = "IMG.0001"
 IMG_EMPTY_BODY = "IMG.0007"
 IMG_PROJECT_MISMATCH = "IMG.0030"
 IMG_JOB_QUERY_FAILED = "IMG.0023"
 IMG_NO_SUCH_IMAGE = "IMG.0027"
 IMG_SYSTEM_ERROR = "IMG.0061"
-IMG_BUCKET_UNUSABLE = "IMG.0069"
-IMG_OBJECT_EXISTS = "IMG.0070"
-IMG_BEING_EXPORTED = "IMG.0148"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ims_portal.simulator.defaults import PROJECT_ID
+from ims_portal.simulator.export_rules import Bucket
 
 GIB = 1024**3
 
@@ -75,12 +76,13 @@ FAILING_EXPORTS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Buckets that exist but cannot take an export, and why. Any other well-formed bucket name
-# counts as an existing Standard bucket in the simulator's region.
-UNUSABLE_BUCKETS: dict[str, str] = {
-    "archive-class-bucket": "its storage class is Archive; exports need a Standard bucket",
-    "warm-class-bucket": "its storage class is Infrequent Access; exports need a Standard bucket",
-    "other-region-bucket": "it is in region eu-nl; exports need a bucket in the image's region",
+# Buckets that cannot take an export, and why. Any other well-formed bucket name counts as
+# an existing Standard bucket in the simulator's region.
+BUCKETS: dict[str, Bucket] = {
+    "archive-class-bucket": Bucket(storage_class="COLD"),  # Archive
+    "warm-class-bucket": Bucket(storage_class="WARM"),  # Infrequent Access
+    "other-region-bucket": Bucket(region="eu-nl"),
+    "no-such-bucket": Bucket(exists=False),
 }
 
 # Objects already in buckets, so that "the file already exists" can be tried.
@@ -210,8 +212,11 @@ def bulk_specs(count: int) -> list[ImageSpec]:
     return specs
 
 
-def image_json(spec: ImageSpec) -> dict[str, Any]:
-    """Render a spec as the full image record that `GET /v2/cloudimages` returns."""
+def image_json(spec: ImageSpec, project_id: str = PROJECT_ID) -> dict[str, Any]:
+    """Render a spec as the full image record that `GET /v2/cloudimages` returns.
+
+    Private images belong to `project_id`, the tenant the simulator plays for.
+    """
     public = spec.image_type == "gold"
     size_bytes = int(spec.size_gib * GIB)
     updated = _shift(spec.created, minutes=7)
@@ -222,7 +227,7 @@ def image_json(spec: ImageSpec) -> dict[str, Any]:
         "status": "active",
         "visibility": "public" if public else "private",
         "protected": public,
-        "owner": PUBLIC_OWNER if public else PROJECT_ID,
+        "owner": PUBLIC_OWNER if public else project_id,
         "file": f"/v2/images/{spec.id}/file",
         "self": f"/v2/images/{spec.id}",
         "container_format": "bare",
@@ -259,9 +264,9 @@ def image_json(spec: ImageSpec) -> dict[str, Any]:
     return image
 
 
-def seed_images(bulk_count: int) -> list[dict[str, Any]]:
+def seed_images(bulk_count: int, project_id: str = PROJECT_ID) -> list[dict[str, Any]]:
     """All seeded image records: the curated ones first, then `bulk_count` generated ones."""
-    return [image_json(spec) for spec in (*CURATED, *bulk_specs(bulk_count))]
+    return [image_json(spec, project_id) for spec in (*CURATED, *bulk_specs(bulk_count))]
 
 
 def _shift(iso_time: str, *, minutes: int) -> str:

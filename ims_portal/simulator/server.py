@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ims_portal.simulator import auth, cloud_api, control_api, errors
+from ims_portal.simulator.defaults import DEFAULT_HOST
 from ims_portal.simulator.errors import ApiError
 from ims_portal.simulator.state import SimulatorState
 from ims_portal.simulator.wire import Request, Response
@@ -213,7 +214,7 @@ class SimulatorServer(ThreadingHTTPServer):
         super().__init__(address, SimulatorHandler)
 
 
-def make_server(state: SimulatorState, host: str = "127.0.0.1", port: int = 0) -> SimulatorServer:
+def make_server(state: SimulatorState, host: str = DEFAULT_HOST, port: int = 0) -> SimulatorServer:
     """Bind a server (port 0 = any free port; read it back from `server_address`)."""
     return SimulatorServer((host, port), state)
 

@@ -21,9 +21,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ims_portal.exports.rules import DEFAULT_POLICY, ExportPolicy
 from ims_portal.simulator import errors, seed
-from ims_portal.simulator.defaults import SimulatorSettings
+from ims_portal.simulator.defaults import SPEED, TOKEN_TTL_SECONDS, SimulatorSettings
+from ims_portal.simulator.export_rules import (
+    DEFAULT_REFUSED_PLATFORMS,
+    Bucket,
+    ExportAttempt,
+    ExportRequest,
+    RuleSettings,
+    SourceImage,
+    first_refusal,
+)
 from ims_portal.simulator.faults import Fault, fire
 from ims_portal.simulator.jobs import SUCCESS, ExportJob, export_duration
 
@@ -40,17 +48,16 @@ REQUEST_LOG_SIZE = 5000  # plenty for a test or a demo, bounded for a long-runni
 class Config:
     """Settings that can change while the simulator runs (`POST /_sim/config`)."""
 
-    speed: float = 1.0
+    speed: float = SPEED
     progress_api: bool = True
-    token_ttl: float = 24 * 60 * 60
-    refused_platforms: tuple[str, ...] = tuple(sorted(DEFAULT_POLICY.refused_platforms))
-    normal_export_above_fast_limit: bool = DEFAULT_POLICY.normal_export_above_fast_limit
+    token_ttl: float = TOKEN_TTL_SECONDS
+    refused_platforms: tuple[str, ...] = DEFAULT_REFUSED_PLATFORMS
+    normal_export_above_fast_limit: bool = RuleSettings().normal_export_above_fast_limit
 
     @property
-    def policy(self) -> ExportPolicy:
-        """The export policy the rules are checked against."""
-        return replace(
-            DEFAULT_POLICY,
+    def rule_settings(self) -> RuleSettings:
+        """The values of the export rules in which clouds differ."""
+        return RuleSettings(
             refused_platforms=frozenset(self.refused_platforms),
             normal_export_above_fast_limit=self.normal_export_above_fast_limit,
         )
@@ -121,7 +128,10 @@ class SimulatorState:
         self._lock = threading.Lock()
         # Images never change after seeding (no endpoint edits them), so every reset can share
         # these records; callers only ever get copies.
-        self._seed_images = {image["id"]: image for image in seed.seed_images(settings.bulk_images)}
+        self._seed_images = {
+            image["id"]: image
+            for image in seed.seed_images(settings.bulk_images, settings.project_id)
+        }
         self._store = self._fresh_store()
 
     def _fresh_store(self) -> _Store:
@@ -245,8 +255,9 @@ class SimulatorState:
         the page holds the matching images that come after the marker.
         """
         with self._lock:
+            # Callers see only registered images, as the reference says of ordinary users.
             ordered = sorted(
-                self._store.images.values(),
+                (image for image in self._store.images.values() if _registered(image)),
                 key=lambda image: (_text(image.get(sort_key)), image["id"]),
                 reverse=sort_dir == "desc",
             )
@@ -264,10 +275,8 @@ class SimulatorState:
 
     # --- exports and jobs --------------------------------------------------------------------
 
-    def start_export(
-        self, image_id: str, bucket: str, object_name: str, file_format: str, quick: bool
-    ) -> ExportJob:
-        """Create an export job after the checks that depend on state, all under one lock.
+    def start_export(self, image_id: str, request: ExportRequest) -> ExportJob:
+        """Check every export rule (`export_rules.RULES`) and start a job, under one lock.
 
         Checking and creating together means two simultaneous requests for the same image
         cannot both get through (the second one gets IMG.0148). Raises `ApiError`.
@@ -278,43 +287,45 @@ class SimulatorState:
             image = self._store.images.get(image_id)
             if image is None:
                 raise errors.ims_error(404, errors.IMG_NO_SUCH_IMAGE, "No image has this id.")
-            if any(
-                job.image_id == image_id and job.in_flight(now) for job in self._store.jobs.values()
-            ):
-                raise errors.ims_error(
-                    400, errors.IMG_BEING_EXPORTED, "This image is already being exported."
-                )
-            if bucket in seed.UNUSABLE_BUCKETS:
-                raise errors.ims_error(
-                    400,
-                    errors.IMG_BUCKET_UNUSABLE,
-                    f"The bucket cannot take the export: {seed.UNUSABLE_BUCKETS[bucket]}.",
-                )
-            if object_name in self._store.objects.get(bucket, set()) or any(
-                job.bucket == bucket and job.object_name == object_name and job.in_flight(now)
-                for job in self._store.jobs.values()
-            ):
-                raise errors.ims_error(
-                    400,
-                    errors.IMG_OBJECT_EXISTS,
-                    f"The object {object_name!r} already exists in bucket {bucket!r}.",
-                )
+            jobs = [job for job in self._store.jobs.values() if job.in_flight(now)]
+            attempt = ExportAttempt(
+                request=request,
+                image=SourceImage.from_record(image),
+                project_id=self.settings.project_id,
+                region=self.settings.region,
+                bucket=seed.BUCKETS.get(request.bucket, Bucket()),
+                object_exists=request.object_name in self._store.objects.get(request.bucket, ())
+                or any(
+                    (job.bucket, job.object_name) == (request.bucket, request.object_name)
+                    for job in jobs
+                ),
+                image_busy=any(job.image_id == image_id for job in jobs),
+                settings=self._store.config.rule_settings,
+            )
+            refusal = first_refusal(attempt)
+            if refusal is not None:
+                raise errors.ims_error(400, refusal.code, refusal.message)
             job = ExportJob(
                 id=secrets.token_hex(16),
                 image_id=image_id,
                 image_name=image["name"],
-                bucket=bucket,
-                object_name=object_name,
-                file_format=file_format,
-                quick=quick,
+                bucket=request.bucket,
+                object_name=request.object_name,
+                file_format=request.written_format,
+                quick=request.fast,
                 begin=now,
                 duration=export_duration(
-                    int(image["__image_size"]), quick, self._store.config.speed
+                    attempt.image.size_bytes, request.fast, self._store.config.speed
                 ),
                 failure=seed.FAILING_EXPORTS.get(image_id),
             )
             self._store.jobs[job.id] = job
             return job
+
+    def add_image(self, record: dict[str, Any]) -> None:
+        """Add (or replace) an image record until the next reset (`POST /_sim/images`)."""
+        with self._lock:
+            self._store.images[record["id"]] = copy.deepcopy(record)
 
     def job(self, job_id: str) -> ExportJob | None:
         """The job with this id, or None."""
@@ -343,6 +354,10 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+def _registered(image: Mapping[str, Any]) -> bool:
+    return str(image.get("__isregistered", "")).lower() == "true"
 
 
 def _matches(image: Mapping[str, Any], filters: Mapping[str, str]) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ims_portal.simulator import errors
+from ims_portal.simulator.defaults import DEFAULT_HOST
 
 
 class Headers(Protocol):
@@ -37,7 +38,7 @@ class Request:
     @property
     def host(self) -> str:
         """The Host header, which also decides the URLs the simulator hands out."""
-        return self.headers.get("Host") or "127.0.0.1"
+        return self.headers.get("Host") or DEFAULT_HOST
 
     @property
     def url(self) -> str:

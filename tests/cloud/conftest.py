@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ims_portal.cloud import AkSkAuth, Client, Job, TokenAuth
-from ims_portal.simulator.control import RunningSimulator
+from tests.simulator_process import RunningSimulator
 
 TOKEN, AKSK = "token", "aksk"
 

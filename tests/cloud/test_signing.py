@@ -1,8 +1,12 @@
-"""AK/SK signing agrees with the official Huawei Cloud SDK, byte for byte.
+"""AK/SK signing agrees with the official Huawei Cloud SDK, byte for byte, on both sides.
 
 Each case is signed twice at the same fixed time: once by `huaweicloudsdkcore`'s own signer
 (through `BasicCredentials.sign_request`, the path every official SDK client takes) and once by
 our `AkSkAuth`/`signing.sign`; the `Authorization` headers must be identical.
+
+The simulator's verifier (`ims_portal.simulator.signature`, written apart from the client's
+signer) must accept what the SDK signs, as it arrives on the wire, and refuse it once any
+signed part is changed; and the running simulator must let an SDK-signed call through.
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
+from requests.structures import CaseInsensitiveDict
 
 from ims_portal.cloud import signing
 from ims_portal.cloud.auth import AkSkAuth
+from ims_portal.simulator import seed
+from ims_portal.simulator import signature as verifier
 
 AK = "HPUAEXAMPLEAK0000001"
 SK = "sdk-cross-check-secret-key"
-PROJECT = "0605767e5a80d5762fb2c0142f5a4d6f"
+PROJECT = "1a2b3c4d5e6f708192a3b4c5d6e7f809"
 WHEN = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 EXPORT_BODY = json.dumps({"bucket_url": "b:f.qcow2", "file_format": "qcow2"}).encode()
 
@@ -66,6 +74,14 @@ CASES = [
         [],
         b"",
         id="get-status-call",
+    ),
+    pytest.param(
+        "POST",
+        "http://127.0.0.1:8780",
+        "/v1/cloudimages/..%2F..%2Fv3%2Fauth%2Ftokens/file",
+        [],
+        EXPORT_BODY,
+        id="post-encoded-slashes-in-a-segment",
     ),
 ]
 
@@ -221,3 +237,140 @@ def test_signature_for_needs_the_date_and_every_signed_header():
         )
     with pytest.raises(ValueError):
         signing.signature_for("GET", "https://h/", {"X-Sdk-Date": "yesterday"}, [], b"", SK)
+
+
+# --- the simulator's verifier against the SDK ---------------------------------------------
+
+
+def sdk_signed(method, base, path, query, body, headers, ak=AK, sk=SK, project=PROJECT, when=WHEN):
+    """Sign with the official SDK; return (path and query as sent, every header as sent)."""
+    parts = urlsplit(base)
+    request = SdkRequest(
+        method=method,
+        schema=parts.scheme,
+        host=parts.netloc,
+        resource_path=path,
+        query_params=list(query),
+        header_params={**headers, "X-Sdk-Date": signing.format_date(when)},
+        body=body,
+    )
+    BasicCredentials(ak, sk, project).sign_request(request)
+    return request.uri, CaseInsensitiveDict(request.header_params)
+
+
+def verifies(method, uri, headers, body, sk=SK) -> bool:
+    """What the simulator's gateway concludes from a request as received."""
+    path, _, query = uri.partition("?")
+    credential = verifier.read_authorization(headers["Authorization"])
+    expected = verifier.expected_signature(method, path, query, headers, credential, body, sk)
+    return hmac.compare_digest(expected, credential.signature)
+
+
+@pytest.mark.parametrize(("method", "base", "path", "query", "body"), CASES)
+def test_the_simulator_verifier_accepts_what_the_sdk_signs(method, base, path, query, body):
+    headers = {"Content-Type": "application/json"} if body else {}
+    uri, sent = sdk_signed(method, base, path, query, body, headers)
+
+    assert verifier.read_authorization(sent["Authorization"]).access_key == AK
+    assert verifier.signing_time(sent) == WHEN.timestamp()
+    assert verifies(method, uri, sent, body)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda r: {**r, "method": "DELETE"}, id="method"),
+        pytest.param(lambda r: {**r, "uri": r["uri"].replace("cloudimages", "cloudimage")}, id="path"),
+        pytest.param(lambda r: {**r, "uri": r["uri"] + "&limit=1"}, id="query-added"),
+        pytest.param(lambda r: {**r, "uri": r["uri"].replace("100", "101")}, id="query-value"),
+        pytest.param(lambda r: {**r, "body": b'{"x": 1}'}, id="body"),
+        pytest.param(lambda r: {**r, "sk": "another-secret"}, id="secret-key"),
+        pytest.param(lambda r: {**r, "headers": {**r["headers"], "Host": "evil.example.com"}}, id="host"),
+        pytest.param(
+            lambda r: {**r, "headers": {**r["headers"], "X-Project-Id": "0" * 32}}, id="project"
+        ),
+        pytest.param(
+            lambda r: {**r, "headers": {**r["headers"], "X-Sdk-Date": "20240501T100001Z"}},
+            id="date",
+        ),
+    ],
+)  # fmt: skip
+def test_the_simulator_verifier_refuses_a_tampered_sdk_request(tamper):
+    query = [("__imagetype", "private"), ("limit", "100")]
+    uri, sent = sdk_signed("GET", "https://ims.example.com", "/v2/cloudimages", query, b"", {})
+    request = tamper({"method": "GET", "uri": uri, "headers": dict(sent), "body": b"", "sk": SK})
+
+    assert not verifies(
+        request["method"],
+        request["uri"],
+        CaseInsensitiveDict(request["headers"]),
+        request["body"],
+        request["sk"],
+    )
+
+
+def test_the_simulator_verifier_refuses_a_dropped_signed_header():
+    uri, sent = sdk_signed("GET", "https://ims.example.com", "/v2/cloudimages", [], b"", {})
+    del sent["X-Project-Id"]
+
+    with pytest.raises(ValueError, match="x-project-id"):
+        verifies("GET", uri, sent, b"")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "SDK-HMAC-SM3 Access=AK, SignedHeaders=host, Signature=abcd",
+        "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host, Signature=not-hex",
+        "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;;x, Signature=abcd",
+        "Bearer abc",
+    ],
+)
+def test_the_simulator_verifier_refuses_a_malformed_authorization(value):
+    with pytest.raises(ValueError):
+        verifier.read_authorization(value)
+
+
+def send_sdk_signed(sim, method, path, query=(), body=b"", tamper_body=None):
+    """Sign a call with the official SDK, at the current time, and send it to the simulator."""
+    headers = {"Content-Type": "application/json"} if body else {}
+    uri, sent = sdk_signed(
+        method, sim.url, path, query, body, headers, sim.ak, sim.sk, sim.project_id,
+        datetime.now(UTC),
+    )  # fmt: skip
+    return requests.request(
+        method,
+        sim.url + uri,
+        headers=dict(sent),
+        data=body if tamper_body is None else tamper_body,
+        timeout=10,
+    )
+
+
+def test_the_running_simulator_accepts_calls_the_sdk_signed(sim):
+    listing = send_sdk_signed(
+        sim, "GET", "/v2/cloudimages", [("name", "rescue-toolkit-iso"), ("limit", "2")]
+    )
+    body = json.dumps({"bucket_url": "ims-exports:sdk-signed.qcow2", "file_format": "qcow2"})
+    export = send_sdk_signed(
+        sim, "POST", f"/v1/cloudimages/{seed.SMALL_CENTOS}/file", body=body.encode()
+    )
+
+    assert listing.status_code == 200, listing.text
+    assert [image["id"] for image in listing.json()["images"]] == [seed.ISO]
+    assert export.status_code == 200, export.text
+    assert [entry["auth"] for entry in sim.control.requests()] == ["aksk", "aksk"]
+
+
+def test_the_running_simulator_refuses_an_sdk_signed_call_with_a_changed_body(sim):
+    body = json.dumps({"bucket_url": "ims-exports:a.qcow2", "file_format": "qcow2"}).encode()
+    changed = body.replace(b"a.qcow2", b"b.qcow2")
+
+    response = send_sdk_signed(
+        sim, "POST", f"/v1/cloudimages/{seed.SMALL_CENTOS}/file", body=body, tamper_body=changed
+    )
+
+    assert response.status_code == 401, response.text
+    assert response.json()["error_code"] == "APIGW.0301"
+    assert sim.control.jobs() == []

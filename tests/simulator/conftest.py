@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from ims_portal.cloud import signing
-from ims_portal.simulator.control import RunningSimulator
+from tests.simulator_process import RunningSimulator
 
 TIMEOUT = 10
 

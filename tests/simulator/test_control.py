@@ -134,3 +134,36 @@ def test_the_simulator_code_never_imports_django():
             else:
                 continue
             assert not any(name.split(".")[0] in ("django", "celery") for name in names), module
+
+
+def added_image(sim, **changes):
+    spec = seed.ImageSpec(
+        "0d1c6f8e-6a57-4f53-9a0e-6d1e2b7c9a10", "added-by-a-test", "2025-02-01T09:00:00Z",
+        2.0, "Debian", "Debian GNU/Linux 12 64bit",
+    )  # fmt: skip
+    return {**seed.image_json(spec, sim.project_id), **changes}
+
+
+def test_an_added_image_is_listed_and_exportable_until_the_next_reset(ims, sim):
+    record = added_image(sim)
+
+    sim.control.add_image(record)
+
+    assert [image["id"] for image in ims.images(name="added-by-a-test")] == [record["id"]]
+    assert ims.export(record["id"]).status_code == 200
+    sim.control.reset()
+    ims.token = get_token(sim)  # a reset forgets the tokens too
+    assert ims.images(name="added-by-a-test") == []
+
+
+def test_an_unregistered_image_is_never_listed(ims, sim):
+    sim.control.add_image(added_image(sim, __isregistered="false"))
+
+    assert ims.images(name="added-by-a-test") == []
+
+
+def test_an_image_without_an_id_is_refused(sim):
+    response = requests.post(f"{sim.url}/_sim/images", json={"name": "x"}, timeout=TIMEOUT)
+
+    assert response.status_code == 400
+    assert "id" in response.json()["error"]

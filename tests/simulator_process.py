@@ -1,4 +1,7 @@
-"""Helpers for tests and run scripts: start the simulator as a process, and steer it.
+"""Test tooling: start the simulator as a process, and steer it through `/_sim/`.
+
+The simulator package ships only the stand-in cloud and its command; these helpers belong
+to the tests (and the benchmarks, which import them from here).
 
     with SimulatorProcess(speed=50) as process:
         sim = process.running()  # .url, .project_id, credentials, .control
@@ -26,7 +29,7 @@ from typing import Any, TypedDict
 
 import requests
 
-from ims_portal.simulator.defaults import SimulatorSettings
+from ims_portal.simulator.defaults import DEFAULT_HOST, SPEED, SimulatorSettings
 
 CONTROL_TIMEOUT = 5.0  # seconds; the control API answers at once unless the box is starved
 
@@ -110,6 +113,10 @@ class SimulatorControl:
     def clear_faults(self) -> None:
         """Remove every fault."""
         self._call("DELETE", "faults")
+
+    def add_image(self, record: dict[str, Any]) -> None:
+        """Add (or replace) an image record until the next reset."""
+        self._call("POST", "images", record)
 
     def expire_tokens(self) -> int:
         """Expire every issued token now; return how many there were."""
@@ -196,9 +203,9 @@ class SimulatorProcess:
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int | None = None,
-        speed: float = 1.0,
+        speed: float = SPEED,
         progress_api: bool = True,
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
@@ -244,7 +251,7 @@ class SimulatorProcess:
         if not self.progress_api:
             command.append("--no-progress-api")
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=self._child_env()
             )
         self._wait_until_healthy(timeout)

@@ -49,11 +49,17 @@ class Image:
     status: str
     created_at: datetime | None
     source_image_id: str = ""  # __originalimagename: the image this one was made from
+    backup_id: str = ""  # __backup_id: the CSBS/CBR backup this image was made from
 
     @property
     def is_public(self) -> bool:
         """A public ("gold") image of the cloud's, never exportable."""
         return self.image_type == "gold"
+
+    @property
+    def is_shared(self) -> bool:
+        """An image another tenant shares with this project: only its owner can export it."""
+        return self.image_type == "shared"
 
     @property
     def is_iso(self) -> bool:
@@ -83,6 +89,7 @@ class Image:
             status=data.get("status") or "",
             created_at=_parse_time(data.get("created_at")),
             source_image_id=data.get("__originalimagename") or "",
+            backup_id=data.get("__backup_id") or "",
         )
 
 

@@ -209,8 +209,18 @@ def image_refusal(image: Image, policy: ExportPolicy = DEFAULT_POLICY) -> Violat
     """Why this image can never be exported, whatever the options; None if it can be."""
     if image.is_public:
         return Violation(IMAGE, "IMG.0077", "Public images cannot be exported.")
+    if image.is_shared:
+        return Violation(
+            IMAGE,
+            "IMG.0106",
+            "Images shared by another tenant cannot be exported; only their owner can.",
+        )
     if image.whole_image:
         return Violation(IMAGE, "IMG.0128", "Full-ECS images cannot be exported.")
+    if image.backup_id:
+        return Violation(
+            IMAGE, "IMG.0080", "Images created from a cloud server backup cannot be exported."
+        )
     if image.is_iso:
         return Violation(IMAGE, "IMG.0071", "ISO images cannot be exported.")
     if image.platform in policy.refused_platforms:

@@ -117,19 +117,11 @@ CASES = [
     case(
         "shared-image",
         "IMG.0106",
-        bug=(
-            "IMS exports only the project's own private images; the portal's image_refusal "
-            "lets a shared image (__imagetype shared, another owner) through"
-        ),
         image={"__imagetype": "shared", "owner": "1b9d7a0c5e2f4a3b8c6d9e0f1a2b3c4d"},
     ),
     case(
         "image-made-from-a-backup",
         "IMG.0080",
-        bug=(
-            "the error catalogue says an image created from a CSBS/CBR backup cannot be "
-            "exported; Image.from_api does not read __backup_id, so the portal offers it"
-        ),
         image={"__backup_id": str(uuid.uuid4())},
     ),
     case(

@@ -253,11 +253,12 @@ CACHES = {
 # (exports/cloud_access.py). The region only names the cloud to users (the bucket hint).
 IMS_REGION = env.str("IMS_REGION", default="eu-de")
 
-# Where the clouds differ (see exports/rules.py). Defaults are Open Telekom Cloud's.
-IMS_EXPORT_FAST_ONLY_FROM_GB = env.int("IMS_EXPORT_FAST_ONLY_FROM_GB", default=128)
-IMS_EXPORT_MAX_GB = env.int("IMS_EXPORT_MAX_GB", default=1024)
-IMS_EXPORT_REFUSED_PLATFORMS = env.list("IMS_EXPORT_REFUSED_PLATFORMS", default=["Windows", "SUSE"])
-IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT = env.bool("IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT", default=False)
+# Where the clouds differ (see exports/rules.py). Unset, each takes the default of
+# rules.ExportPolicy, which is Open Telekom Cloud's; the defaults live there only.
+IMS_EXPORT_FAST_ONLY_FROM_GB = env.int("IMS_EXPORT_FAST_ONLY_FROM_GB", default=None)
+IMS_EXPORT_MAX_GB = env.int("IMS_EXPORT_MAX_GB", default=None)
+IMS_EXPORT_REFUSED_PLATFORMS = env.list("IMS_EXPORT_REFUSED_PLATFORMS", default=None)
+IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT = env.bool("IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT", default=None)
 
 # How the portal follows a job: first poll after EXPORT_POLL_FIRST seconds, growing by
 # EXPORT_POLL_FACTOR up to EXPORT_POLL_MAX. A job with no visible change for

@@ -3,10 +3,12 @@ and the image list cached briefly so the new-export page stays fast."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -64,17 +66,22 @@ def get_client() -> Client:
 
 
 def export_policy() -> rules.ExportPolicy:
-    """The export policy in force, from the `IMS_EXPORT_*` settings (see README).
+    """The export policy in force: `rules.DEFAULT_POLICY` (Open Telekom Cloud's), with each
+    `IMS_EXPORT_*` setting that is set laid over it (see README).
 
     Read at every call rather than once at import, so the form, its help texts and the
     rules the page sends the browser always agree with the settings of the moment.
     """
-    return rules.ExportPolicy(
-        fast_only_from_bytes=settings.IMS_EXPORT_FAST_ONLY_FROM_GB * rules.GIB,
-        max_bytes=settings.IMS_EXPORT_MAX_GB * rules.GIB,
-        refused_platforms=frozenset(settings.IMS_EXPORT_REFUSED_PLATFORMS),
-        normal_export_above_fast_limit=settings.IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT,
-    )
+    changes: dict[str, Any] = {}
+    if settings.IMS_EXPORT_FAST_ONLY_FROM_GB is not None:
+        changes["fast_only_from_bytes"] = settings.IMS_EXPORT_FAST_ONLY_FROM_GB * rules.GIB
+    if settings.IMS_EXPORT_MAX_GB is not None:
+        changes["max_bytes"] = settings.IMS_EXPORT_MAX_GB * rules.GIB
+    if settings.IMS_EXPORT_REFUSED_PLATFORMS is not None:
+        changes["refused_platforms"] = frozenset(settings.IMS_EXPORT_REFUSED_PLATFORMS)
+    if settings.IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT is not None:
+        changes["normal_export_above_fast_limit"] = settings.IMS_EXPORT_NORMAL_ABOVE_FAST_LIMIT
+    return dataclasses.replace(rules.DEFAULT_POLICY, **changes)
 
 
 @dataclass(frozen=True, slots=True)

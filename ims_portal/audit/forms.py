@@ -10,6 +10,7 @@ from django.db.models.functions import Cast
 
 from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.models import Action, AuditEventQuerySet, Outcome
+from ims_portal.exports import rules
 
 FAMILIES = {
     "auth": "Sign-in and access",
@@ -51,7 +52,7 @@ class AuditFilterForm(forms.Form):
     image = forms.CharField(
         label="Image", max_length=255, required=False, help_text="Image id or exact name."
     )
-    bucket = forms.CharField(label="Bucket", max_length=63, required=False)
+    bucket = forms.CharField(label="Bucket", max_length=rules.BUCKET_MAX, required=False)
     # Set by links ("every event of this export"), not typed: `<type>:<id>`.
     target = forms.RegexField(
         regex=r"^[a-z_]{1,40}:[\w.:@+-]{1,64}$", required=False, widget=forms.HiddenInput

@@ -218,8 +218,8 @@ class Export(models.Model):
     image_id = models.CharField(max_length=64)
     image_name = models.CharField(max_length=255)
     image_size = models.BigIntegerField(help_text="bytes")
-    bucket = models.CharField(max_length=63)
-    object_name = models.CharField(max_length=1024)
+    bucket = models.CharField(max_length=rules.BUCKET_MAX)
+    object_name = models.CharField(max_length=rules.OBJECT_MAX_BYTES)
     file_format = models.CharField(max_length=8, blank=True)
     quick = models.BooleanField(default=False)
 
@@ -283,6 +283,11 @@ class Export(models.Model):
         takes, reports in its job and the audit trail records, so they read alike. Only
         obsutil wants `obs://bucket/object`, which no page needs."""
         return self.bucket_url
+
+    @property
+    def written_format(self) -> str:
+        """The format of the file IMS writes: the chosen one, or ZVHD2 for a fast export."""
+        return rules.QUICK_EXPORT_FORMAT if self.quick else self.file_format
 
     @property
     def rule(self) -> StatusRule:

@@ -10,7 +10,6 @@ from django.db.models.functions import Cast
 
 from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.models import Action, AuditEventQuerySet, Outcome
-from ims_portal.exports import rules
 
 FAMILIES = {
     "auth": "Sign-in and access",
@@ -52,7 +51,8 @@ class AuditFilterForm(forms.Form):
     image = forms.CharField(
         label="Image", max_length=255, required=False, help_text="Image id or exact name."
     )
-    bucket = forms.CharField(label="Bucket", max_length=rules.BUCKET_MAX, required=False)
+    # A bound on what is typed, like the image filter: the trail records any bucket named.
+    bucket = forms.CharField(label="Bucket", max_length=255, required=False)
     # Set by links ("every event of this export"), not typed: `<type>:<id>`.
     target = forms.RegexField(
         regex=r"^[a-z_]{1,40}:[\w.:@+-]{1,64}$", required=False, widget=forms.HiddenInput

@@ -65,11 +65,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "ims_portal.accounts.middleware.SessionLifetimeMiddleware",
+    "ims_portal.accounts.session_lifetime.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "ims_portal.accounts.middleware.HtmxLoginRedirectMiddleware",
+    "ims_portal.accounts.htmx_redirect.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "ims_portal.urls"

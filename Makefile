@@ -18,3 +18,13 @@ format:
 lock:
 	bin/bootstrap && .venv/bin/python -m pip install --quiet --upgrade -e '.[dev]' \
 	  && .venv/bin/python -m pip freeze --exclude-editable > constraints.txt
+
+# Every benchmark in bench/, on scratch PostgreSQL databases, at sizes that finish in a few
+# minutes; e.g. `make bench BENCH_EVENTS=200000` for the size the audit figures are quoted at.
+BENCH_EXPORTS ?= 5000
+BENCH_EVENTS ?= 50000
+
+bench:
+	bin/ensure-services && bin/bootstrap
+	.venv/bin/python bench/portal_pages.py --exports $(BENCH_EXPORTS) --repeat 20
+	.venv/bin/python bench/audit_export.py --events $(BENCH_EVENTS) --records 500 --repeat 10

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 def is_fragment_request(request: HttpRequest) -> bool:
     """An HTMX request for a fragment (not a boosted navigation, which wants a page)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return bool(htmx and not htmx.boosted)
 
 
 def query_without_page(request: HttpRequest) -> str:

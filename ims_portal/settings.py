@@ -70,11 +70,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "ims_portal.accounts.middleware.SessionLifetimeMiddleware",
+    "ims_portal.accounts.session_lifetime.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "ims_portal.accounts.middleware.HtmxLoginRedirectMiddleware",
+    "ims_portal.accounts.htmx_redirect.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "ims_portal.urls"
@@ -129,7 +129,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "exports:history"
 LOGOUT_REDIRECT_URL = "accounts:signed_out"
-# The most a session lives after its sign-in, however active (accounts.middleware): roles
+# The most a session lives after its sign-in, however active (accounts.session_lifetime): roles
 # are recomputed at sign-in, so this is also how long a removal from an SSO group can take.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_COOKIE_HTTPONLY = True

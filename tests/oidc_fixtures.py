@@ -21,6 +21,7 @@ import re
 import select
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,23 @@ def oidc_provider(tmp_path_factory) -> Iterator[TestProvider]:
         process.kill()
 
 
+def forget_provider() -> None:
+    """Empty the portal's in-process cache of the provider's discovery document and keys, so
+    that no test sees what another one read."""
+    with provider_metadata._lock:
+        provider_metadata._metadata.clear()
+        provider_metadata._key_sets.clear()
+
+
+def plant_stale_key_set(keys: list[dict[str, Any]]) -> None:
+    """Cache `keys` as the provider's key set, read long enough ago that a token naming
+    another key re-reads it: what the portal holds when the provider has rotated its keys."""
+    jwks_uri = provider_metadata.metadata().jwks_uri
+    read_at = time.monotonic() - provider_metadata.JWKS_MIN_REFETCH_INTERVAL
+    with provider_metadata._lock:
+        provider_metadata._key_sets[jwks_uri] = (read_at, keys)
+
+
 def switch_on_sso(settings, oidc_provider: TestProvider, base_url: str) -> None:
     """Point the portal's settings at the test provider, as a deployment with SSO has them."""
     client_id, client_secret = oidc_provider.client_for(base_url)
@@ -147,7 +165,7 @@ def switch_on_sso(settings, oidc_provider: TestProvider, base_url: str) -> None:
     settings.OIDC_SCOPES = settings.OIDC_RP_SCOPES = "openid email profile groups"
     settings.DEVELOPMENT_SIGN_IN = False
     settings.SECURE_CSP = {**settings.SECURE_CSP, "form-action": [CSP.SELF, oidc_provider.issuer]}
-    provider_metadata.forget()
+    forget_provider()
 
 
 @dataclass
@@ -206,4 +224,4 @@ def sso(settings, oidc_provider) -> SSO:
     yield sso
     for subject in sso.changed:
         oidc_provider.set_claims(subject, DIRECTORY[subject])
-    provider_metadata.forget()
+    forget_provider()

@@ -14,13 +14,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 
 from ims_portal.accounts.models import Identity
 from ims_portal.accounts.roles import AUDITOR, EXPORTER, roles_of, sso_groups_granting
 from ims_portal.accounts.signals import access_refused
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -29,7 +30,8 @@ def no_access(request: HttpRequest, needed: tuple[str, ...]) -> HttpResponse:
     """The polite refusal, with HTTP 403: names the roles that would grant access and the
     company SSO groups that carry them, and sends `access_refused`."""
     access_refused.send(sender=no_access, request=request, needed_roles=needed)
-    identity = Identity.objects.filter(user_id=request.user.pk).first()
+    user = request.user
+    identity = Identity.objects.filter(user_id=user.pk).first() if user.is_authenticated else None
     context = {
         "needed_roles": needed,
         "granting_groups": [(role, sso_groups_granting(role)) for role in needed],
@@ -44,7 +46,7 @@ def role_required(*roles: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             held = roles_of(request.user)
             if not held & set(roles):
                 return no_access(request, roles)

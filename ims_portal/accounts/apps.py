@@ -10,6 +10,6 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from ims_portal.accounts import checks  # noqa: F401 - registers the system checks
-        from ims_portal.accounts.middleware import stamp_sign_in
+        from ims_portal.accounts.session_lifetime import stamp_sign_in
 
         user_logged_in.connect(stamp_sign_in, dispatch_uid="accounts.stamp_sign_in")

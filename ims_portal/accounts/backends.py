@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
@@ -101,7 +101,7 @@ class SSOBackend(OIDCAuthenticationBackend):
             return provider.metadata().client_secret_in_header
         return import_from_settings(attr, *args)
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
         request: HttpRequest | None,
         nonce: str | None = None,
@@ -241,7 +241,7 @@ class DevelopmentBackend(ModelBackend):
         username: str | None = None,
         password: str | None = None,
         **kwargs: Any,
-    ) -> AbstractBaseUser | None:
+    ) -> User | None:
         if not settings.DEVELOPMENT_SIGN_IN:
             return None
         return super().authenticate(request, username, password, **kwargs)
@@ -259,13 +259,13 @@ class BreakGlassBackend(ModelBackend):
         username: str | None = None,
         password: str | None = None,
         **kwargs: Any,
-    ) -> AbstractBaseUser | None:
+    ) -> User | None:
         if settings.DEVELOPMENT_SIGN_IN:
             return None
         user = super().authenticate(request, username, password, **kwargs)
         return user if user is not None and user.is_superuser else None
 
-    def get_user(self, user_id: int) -> AbstractBaseUser | None:
+    def get_user(self, user_id: int) -> User | None:
         """The session's user while still a superuser: a demoted one is signed out."""
         user = super().get_user(user_id)
         return user if user is not None and user.is_superuser else None

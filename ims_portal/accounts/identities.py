@@ -113,7 +113,10 @@ def _free_username(
     from issuer + subject (stable from one sign-in to the next)."""
     wanted = str(claims.get("preferred_username") or claims.get("email") or subject)[:150]
     User = get_user_model()
-    if not User.objects.filter(username=wanted).exclude(pk=user_pk).exists():
+    others = User.objects.filter(username=wanted)
+    if user_pk is not None:
+        others = others.exclude(pk=user_pk)
+    if not others.exists():
         return wanted
     suffix = "-" + hashlib.sha256(f"{issuer} {subject}".encode()).hexdigest()[:8]
     return wanted[: 150 - len(suffix)] + suffix

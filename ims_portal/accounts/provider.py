@@ -127,21 +127,6 @@ def signing_key(token: str) -> jwt.PyJWK:
     return jwt.PyJWK(key, algorithm=header["alg"])
 
 
-def remember_key_set(keys: list[dict[str, Any]]) -> None:
-    """Put a key set in the cache as if read from the provider a while ago, so that a token
-    naming another key re-reads it (tests of key rotation)."""
-    jwks_uri = metadata().jwks_uri
-    with _lock:
-        _key_sets[jwks_uri] = (time.monotonic() - JWKS_MIN_REFETCH_INTERVAL, keys)
-
-
-def forget() -> None:
-    """Drop every cached document and key set (tests; a changed OIDC_ISSUER)."""
-    with _lock:
-        _metadata.clear()
-        _key_sets.clear()
-
-
 # The key type each family of signature algorithms needs.
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 

@@ -11,33 +11,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 
 EXPORTER = "exporter"
 AUDITOR = "auditor"
 ROLES = (EXPORTER, AUDITOR)
 
 
-def roles_of(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+def roles_of(user: User | AnonymousUser) -> frozenset[str]:
     """The roles a signed-in user holds; cached on the user object for the request."""
     if not user.is_authenticated:
         return frozenset()
     cached = getattr(user, "_portal_roles", None)
     if cached is None:
         cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        user._portal_roles = cached
+        user.__dict__["_portal_roles"] = cached
     return cached
 
 
-def is_exporter(user: AbstractBaseUser | AnonymousUser) -> bool:
+def is_exporter(user: User | AnonymousUser) -> bool:
     return EXPORTER in roles_of(user)
 
 
-def is_auditor(user: AbstractBaseUser | AnonymousUser) -> bool:
+def is_auditor(user: User | AnonymousUser) -> bool:
     return AUDITOR in roles_of(user)
 
 
-def set_roles(user: AbstractBaseUser, roles: set[str]) -> None:
+def set_roles(user: User, roles: set[str]) -> None:
     """Make the user hold exactly these roles (and no other portal role)."""
     unknown = set(roles) - set(ROLES)
     if unknown:

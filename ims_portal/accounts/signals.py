@@ -25,7 +25,7 @@ Telling sign-ins apart with Django's own signals: a `user_logged_in` whose `user
 `accounts.backends.BREAK_GLASS` is a superuser's password sign-in at /admin/ while SSO is
 on; one by `...SSOBackend` came through the identity provider. A `user_logged_out` whose
 `request.session_expired` is true ended a session that outlived SESSION_COOKIE_AGE
-(`accounts.middleware.SessionLifetimeMiddleware`), not a click on "Sign out".
+(`accounts.session_lifetime.SessionLifetimeMiddleware`), not a click on "Sign out".
 """
 
 from django.dispatch import Signal

@@ -18,6 +18,7 @@ from django.contrib import auth
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
 from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -51,7 +52,7 @@ class SignInView(LoginView):
     template_name = "accounts/login.html"
     http_method_names = ["get", "head", "post"]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Refuse a password POST unless the development sign-in is on."""
         # No password reaches the portal outside development: not even a superuser's, whose
         # way in is /admin/.

@@ -7,5 +7,9 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        # The receivers turn sign-in, access, admin and worker signals into audit events.
-        from ims_portal.audit import checks, receivers  # noqa: F401
+        # Importing these modules connects them: sign-in and access signals become audit
+        # events, Celery tasks get their origin, and the system checks register.
+        from ims_portal.audit import checks, sign_in_events, task_origin  # noqa: F401
+        from ims_portal.audit.admin_log import audit_admin_log
+
+        audit_admin_log()

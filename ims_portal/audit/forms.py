@@ -63,7 +63,8 @@ class AuditFilterForm(forms.Form):
     FILTERS = ("since", "before", "actor", "action", "outcome", "image", "bucket", "target", "q")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, before = data.get("since"), data.get("before")
         if since and before and since >= before:
             self.add_error("before", "The end of the range must be after its start.")

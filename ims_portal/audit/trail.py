@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.utils import timezone
@@ -45,7 +45,7 @@ SECRET_KEY_PATTERN = re.compile(
 )
 REDACTED = "[redacted]"
 
-Actor = AbstractBaseUser | AnonymousUser | None
+Actor = User | AnonymousUser | None
 
 
 @dataclass(frozen=True)

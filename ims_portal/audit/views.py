@@ -15,6 +15,7 @@ from django.http import (
     HttpResponseBadRequest,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
@@ -75,7 +76,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @auditor_required
 @require_GET
-def export_events(request: HttpRequest, fmt: str) -> HttpResponse:
+def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The filtered events as a CSV or JSON Lines file, streamed in chain order.
 
     The export is recorded first; that event is the chain head the file names, and only

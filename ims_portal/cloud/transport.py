@@ -163,18 +163,28 @@ def error_for_exception(
     connection dropped afterwards means the cloud may have received and acted on the request.
     """
     reason = redact(_short(str(exc)), secrets)
-    common = {"method": method, "path": path}
     if isinstance(exc, requests.ConnectTimeout):
-        return Timeout(f"connecting timed out: {reason}", outcome_unknown=False, **common)
+        return Timeout(
+            f"connecting timed out: {reason}", outcome_unknown=False, method=method, path=path
+        )
     if isinstance(exc, requests.Timeout):
-        return Timeout(f"no answer in time: {reason}", outcome_unknown=True, **common)
+        return Timeout(
+            f"no answer in time: {reason}", outcome_unknown=True, method=method, path=path
+        )
     if isinstance(exc, requests.ConnectionError):
         return ConnectionFailed(
-            f"connection failed: {reason}", outcome_unknown=not _never_sent(exc), **common
+            f"connection failed: {reason}",
+            outcome_unknown=not _never_sent(exc),
+            method=method,
+            path=path,
         )
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return ConnectionFailed(f"invalid URL: {reason}", outcome_unknown=False, **common)
-    return ConnectionFailed(f"request failed: {reason}", outcome_unknown=True, **common)
+        return ConnectionFailed(
+            f"invalid URL: {reason}", outcome_unknown=False, method=method, path=path
+        )
+    return ConnectionFailed(
+        f"request failed: {reason}", outcome_unknown=True, method=method, path=path
+    )
 
 
 def _never_sent(exc: BaseException) -> bool:

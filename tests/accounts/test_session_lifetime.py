@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
-from ims_portal.accounts.middleware import SIGNED_IN_AT
+from ims_portal.accounts.session_lifetime import SIGNED_IN_AT
 
 pytestmark = pytest.mark.django_db
 

@@ -21,6 +21,7 @@ from django.urls import reverse
 from ims_portal.accounts import provider
 from ims_portal.accounts.models import Identity
 from ims_portal.accounts.roles import EXPORTER, roles_of
+from tests.oidc_fixtures import plant_stale_key_set
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,7 @@ def test_a_tampered_or_expired_id_token_is_refused(client, sso, sent, how, reaso
 def test_keys_rotated_at_the_provider_are_fetched_again(client, sso):
     old_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     stale = {**jwt.algorithms.RSAAlgorithm.to_jwk(old_key, as_dict=True), "kid": "retired"}
-    provider.remember_key_set([stale])
+    plant_stale_key_set([stale])
     # The cached set lacks the provider's current key: only a fresh read lets this succeed.
     assert sso.sign_in(client, "sub-ann").status_code == 302
 

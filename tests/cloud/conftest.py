@@ -81,12 +81,16 @@ def iam_requests(sim: RunningSimulator):
     return ims_requests(sim, "POST", "/v3/auth/tokens")
 
 
-def wait_for_log(sim: RunningSimulator, method: str, path: str, timeout: float = 3.0):
-    """The matching log entries, once at least one is there (the simulator logs a request
-    only when it answers, which an injected latency delays)."""
+def wait_for_log(
+    sim: RunningSimulator, method: str, path: str, timeout: float = 3.0, count: int = 1
+):
+    """The matching log entries, once at least `count` are there (the simulator logs a
+    request only when it answers, which an injected latency delays). A test whose client
+    gave up on slow requests waits for them, so that their late entries never land in the
+    next test's log."""
     deadline = time.monotonic() + timeout
     while True:
         entries = ims_requests(sim, method, path)
-        if entries or time.monotonic() > deadline:
+        if len(entries) >= count or time.monotonic() > deadline:
             return entries
         time.sleep(0.05)

@@ -239,8 +239,8 @@ def test_a_slow_get_times_out_and_is_retried(sim, new_client, mode):
     image = client.get_image(seed.SMALL_CENTOS)
 
     assert image.id == seed.SMALL_CENTOS
-    time.sleep(0.5)  # let the simulator finish (and log) the slow requests
-    assert len(ims_requests(sim, "GET", "/v2/cloudimages")) == 3
+    # The two slow answers are logged when the simulator finishes them.
+    assert len(wait_for_log(sim, "GET", "/v2/cloudimages", count=3)) == 3
 
 
 def test_a_get_that_keeps_timing_out_raises_timeout(sim, new_client):
@@ -252,6 +252,8 @@ def test_a_get_that_keeps_timing_out_raises_timeout(sim, new_client):
 
     assert caught.value.retryable
     assert caught.value.status is None
+    # Both attempts (1 + retries) reached the simulator; wait for their late answers.
+    assert len(wait_for_log(sim, "GET", "/v2/cloudimages", count=2)) == 2
 
 
 def test_a_slow_export_times_out_once_with_an_unknown_outcome(sim, new_client, mode):

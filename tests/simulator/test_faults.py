@@ -97,6 +97,12 @@ def test_latency_longer_than_the_clients_timeout_makes_it_time_out(ims, sim):
 
     with pytest.raises(requests.Timeout):
         requests.get(f"{sim.url}/v2/cloudimages", headers={"X-Auth-Token": ims.token}, timeout=0.1)
+    # The simulator still answers (and logs) the request late; wait, so that the entry
+    # cannot land in the next test's log.
+    deadline = time.monotonic() + 3
+    while not sim.control.requests("GET", "/v2/cloudimages") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim.control.requests("GET", "/v2/cloudimages")
 
 
 def test_clearing_faults_restores_normal_answers(ims, sim):

@@ -76,8 +76,13 @@ class Command(BaseCommand):
                     batch = []
             count += self._compare_with_trail(path, batch)
         head = header.get("chain_head") or {}
-        stored = AuditEvent.objects.filter(pk=head.get("id")).values_list("hash", flat=True)
-        if not head or stored.first() != head.get("hash"):
+        head_id = head.get("id")
+        stored = (
+            AuditEvent.objects.filter(pk=head_id).values_list("hash", flat=True).first()
+            if isinstance(head_id, int)
+            else None
+        )
+        if stored is None or stored != head.get("hash"):
             raise CommandError(f"{path}: its chain head {head} is not in the audit trail.")
         self.stdout.write(
             self.style.SUCCESS(

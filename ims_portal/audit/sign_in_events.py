@@ -1,17 +1,14 @@
-"""Signals from elsewhere, turned into audit events (and, for Celery tasks, into an origin).
+"""Sign-in, role and access signals, turned into audit events.
 
-Connected when the app is ready (`apps.py`). The accounts app knows nothing of the audit
-trail: it sends `roles_changed`, `sign_in_refused` and `access_refused`, and Django sends
-the sign-in, sign-out and failed sign-in signals; this module listens.
+The accounts app knows nothing of the audit trail: it sends `roles_changed`,
+`sign_in_refused` and `access_refused`, and Django sends the sign-in, sign-out and failed
+sign-in signals; this module listens. Connected when the app is ready (`apps.py`).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun
-from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry, LogEntryManager
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -19,15 +16,13 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from ims_portal.accounts.signals import access_refused, roles_changed, sign_in_refused
-from ims_portal.audit import context
 from ims_portal.audit.models import Action, Outcome
 from ims_portal.audit.trail import Target, record
-
-# --- Sign-in and roles --------------------------------------------------------------------
 
 
 @receiver(user_logged_in, dispatch_uid="audit-sign-in")
 def signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """Record a sign-in, naming the backend that let the user in."""
     # A superuser's sign-in is its own action, so auditors can list privileged access alone.
     action = Action.SUPERUSER_SIGN_IN if user.is_superuser else Action.SIGN_IN
     record(user, action, user, backend=_backend_name(request, user))
@@ -35,12 +30,14 @@ def signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> No
 
 @receiver(user_logged_out, dispatch_uid="audit-sign-out")
 def signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """Record a sign-out (including the one that ends an expired session)."""
     if user is not None and user.is_authenticated:  # signing out while signed out: nothing
         record(user, Action.SIGN_OUT, user)
 
 
 @receiver(user_login_failed, dispatch_uid="audit-sign-in-failed")
 def sign_in_failed(sender: Any, credentials: dict[str, Any], **kwargs: Any) -> None:
+    """Record a failed password sign-in, naming the account only if it exists."""
     if "password" not in credentials:
         return  # not a password sign-in: a refused SSO callback says so with its reason
     # Only a username that names an account is kept: people type passwords into the
@@ -58,6 +55,7 @@ def sign_in_failed(sender: Any, credentials: dict[str, Any], **kwargs: Any) -> N
 
 @receiver(sign_in_refused, dispatch_uid="audit-sign-in-refused")
 def sign_in_was_refused(sender: Any, reason: str, username: str = "", **kwargs: Any) -> None:
+    """Record an SSO sign-in the portal refused, with its reason."""
     # The username here comes from the identity provider's claims, not from a keyboard.
     account = _account(username) or (Target("user", "", username) if username else None)
     record(
@@ -74,6 +72,7 @@ def sign_in_was_refused(sender: Any, reason: str, username: str = "", **kwargs: 
 def roles_were_changed(
     sender: Any, user: Any, before: frozenset[str], after: frozenset[str], **kwargs: Any
 ) -> None:
+    """Record the roles a sign-in gave or took away."""
     record(
         user,
         Action.ROLES_CHANGED,
@@ -89,6 +88,7 @@ def roles_were_changed(
 def access_was_refused(
     sender: Any, request: HttpRequest, needed_roles: tuple[str, ...], **kwargs: Any
 ) -> None:
+    """Record a "no access" page, with the roles that would have opened it."""
     match = getattr(request, "resolver_match", None)
     page = match.view_name if match else ""
     record(
@@ -116,68 +116,3 @@ def _account(username: str) -> Target | None:
 def _backend_name(request: HttpRequest, user: Any) -> str:
     path = getattr(user, "backend", None) or request.session.get(BACKEND_SESSION_KEY, "")
     return str(path).rsplit(".", 1)[-1]
-
-
-# --- Admin site ---------------------------------------------------------------------------
-
-ADMIN_ACTIONS = {
-    ADDITION: Action.ADMIN_ADDED,
-    CHANGE: Action.ADMIN_CHANGED,
-    DELETION: Action.ADMIN_DELETED,
-}
-
-
-def record_admin_entry(entry: LogEntry) -> None:
-    """One audit event per admin log entry, in the admin's own transaction."""
-    content_type = entry.content_type
-    record(
-        entry.user,
-        ADMIN_ACTIONS.get(entry.action_flag, Action.ADMIN_CHANGED),
-        Target(
-            content_type.model if content_type else "",
-            str(entry.object_id or ""),
-            entry.object_repr,
-        ),
-        app_label=content_type.app_label if content_type else "",
-        message=entry.get_change_message(),
-    )
-
-
-def _audited(log_actions: Any) -> Any:
-    """Every admin change goes through `LogEntryManager.log_actions`, which saves one entry
-    but bulk-creates several (deleting many rows at once) without a `post_save` signal. So
-    the audit hooks the method itself rather than the signal, and misses none."""
-
-    @functools.wraps(log_actions)
-    def wrapper(manager: LogEntryManager, *args: Any, **kwargs: Any) -> Any:
-        result = log_actions(manager, *args, **kwargs)
-        for entry in [result] if isinstance(result, LogEntry) else result:
-            record_admin_entry(entry)
-        return result
-
-    wrapper.audited = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-if not getattr(LogEntryManager.log_actions, "audited", False):
-    LogEntryManager.log_actions = _audited(LogEntryManager.log_actions)
-
-
-# --- Worker origin ------------------------------------------------------------------------
-
-_task_origins: dict[str, Any] = {}
-
-
-@task_prerun.connect(dispatch_uid="audit-task-origin")
-def task_started(task_id: str, task: Any, **kwargs: Any) -> None:
-    # A task's "request id" is its Celery task id, also in the worker's own log lines; its
-    # "user agent" names the task.
-    origin = context.Origin(request_id=task_id, user_agent=f"celery {task.name}")
-    _task_origins[task_id] = context.bind(origin)
-
-
-@task_postrun.connect(dispatch_uid="audit-task-origin-end")
-def task_ended(task_id: str, **kwargs: Any) -> None:
-    token = _task_origins.pop(task_id, None)
-    if token is not None:
-        context.unbind(token)

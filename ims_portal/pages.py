@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest
+
+
+class SignedInRequest(HttpRequest):
+    """A request that the access checks (`accounts.access`) let through: its user is signed
+    in. Views behind `exporter_required` / `reader_required` take this type."""
+
+    user: User
 
 
 def is_fragment_request(request: HttpRequest) -> bool:

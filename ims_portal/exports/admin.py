@@ -1,11 +1,20 @@
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from ims_portal.exports.models import Export
 
+# ModelAdmin is generic to the type checker only; at run time it takes no subscript.
+if TYPE_CHECKING:
+    ExportModelAdmin = admin.ModelAdmin[Export]
+else:
+    ExportModelAdmin = admin.ModelAdmin
+
 
 @admin.register(Export)
-class ExportAdmin(admin.ModelAdmin):
+class ExportAdmin(ExportModelAdmin):
     """Read-only: status changes go through the state machine, never a form."""
 
     list_display = ("id", "image_name", "bucket_url", "status", "owner", "created_at")
@@ -29,8 +38,8 @@ class ExportAdmin(admin.ModelAdmin):
             ),
         )
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Export | None = None) -> bool:
         return False
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -73,17 +73,17 @@ class ExportForm(forms.Form):
         self.cloud_unreachable = False
 
     def clean_bucket(self) -> str:
-        bucket = self.cleaned_data["bucket"].strip()
+        bucket: str = self.cleaned_data["bucket"].strip()
         self._raise_first(rules.check_bucket(bucket))
         return bucket
 
     def clean_file_name(self) -> str:
-        name = self.cleaned_data["file_name"]
+        name: str = self.cleaned_data["file_name"]
         self._raise_first(rules.check_file_name(name))
         return name
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         quick = bool(data.get("quick"))
         for violation in rules.check_format(data.get("file_format") or None, quick):
             self.add_error(violation.field, violation.message)

@@ -163,8 +163,8 @@ class StatusStep:
         """The status change an export's audit event records, or None for other events."""
         details = event.details or {}
         try:
-            from_status = Status(details.get("from_status"))
-            to_status = Status(details.get("to_status"))
+            from_status = Status(str(details.get("from_status")))
+            to_status = Status(str(details.get("to_status")))
         except ValueError:
             return None
         if event.target_type != "export" or event.action != to_status.rule.action:

@@ -50,7 +50,7 @@ def progress_of(export: Export, now: datetime | None = None) -> Progress:
     from_cloud = export.progress is not None
     if export.status == Status.SUCCEEDED:
         percent = 100
-    elif from_cloud:
+    elif export.progress is not None:
         percent = round(100 * export.progress)
     else:
         percent = (0, 5, 10, 15, 100)[phase]
@@ -88,7 +88,11 @@ def throughput() -> float | None:
             .values_list("image_size", "submitted_at", "finished_at")[:THROUGHPUT_SAMPLE]
         )
         size = sum(row[0] for row in recent)
-        seconds = sum((row[2] - row[1]).total_seconds() for row in recent)
+        seconds = sum(
+            (finished - submitted).total_seconds()
+            for _, submitted, finished in recent
+            if finished is not None and submitted is not None
+        )
         rate = size / seconds if seconds > 0 else 0.0
         cache.set(THROUGHPUT_CACHE_KEY, rate, 60)
     return rate or None

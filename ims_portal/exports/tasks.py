@@ -108,7 +108,10 @@ def poll_export(export_id: int, due: str) -> None:
     if export.is_terminal:
         log.info("export %s: %s", export.pk, export.status)
         return
-    schedule_poll(export.pk, export.next_poll_at)
+    # Every write of a followed export names its next poll; should one ever not, the
+    # reconciler re-arms it.
+    if export.next_poll_at is not None:
+        schedule_poll(export.pk, export.next_poll_at)
 
 
 def _follow(export: Export) -> None:

@@ -7,7 +7,7 @@ import uuid
 
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.html import strip_tags
@@ -24,7 +24,7 @@ from ims_portal.exports.forms import ExportForm, HistoryFilterForm
 from ims_portal.exports.models import Export, Status, TransitionConflict
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.tasks import enqueue_submit
-from ims_portal.pages import is_fragment_request, query_without_page
+from ims_portal.pages import SignedInRequest, is_fragment_request, query_without_page
 
 HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
@@ -44,7 +44,7 @@ def _picker_context(refresh: bool = False) -> dict[str, object]:
 
 @exporter_required
 @require_http_methods(["GET", "POST"])
-def new_export(request: HttpRequest) -> HttpResponse:
+def new_export(request: SignedInRequest) -> HttpResponse:
     """The new-export form; a valid POST saves a queued export and submits it on commit."""
     if request.method == "POST":
         data = request.POST.copy()
@@ -79,13 +79,13 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _export_for_token(request: HttpRequest, token: str) -> Export | None:
+def _export_for_token(request: SignedInRequest, token: str) -> Export | None:
     if not _is_uuid(token):
         return None
     return Export.objects.filter(owner=request.user, request_token=token).first()
 
 
-def _record_refusal(request: HttpRequest, form: ExportForm) -> None:
+def _record_refusal(request: SignedInRequest, form: ExportForm) -> None:
     """Audit an export the rules refused: what was asked, and every field's errors."""
     image_id = str(form.data.get("image", ""))[:64]
     image_name = form.image_record.name if form.image_record else ""
@@ -106,14 +106,15 @@ def _record_refusal(request: HttpRequest, form: ExportForm) -> None:
         fast_export=bool(form.data.get("quick")),
         cloud_unreachable=form.cloud_unreachable,
         errors={
-            field: [strip_tags(message) for message in messages]
+            field: [strip_tags(str(message)) for message in messages]
             for field, messages in form.errors.items()
         },
     )
 
 
-def _create_export(request: HttpRequest, form: ExportForm) -> Export | None:
+def _create_export(request: SignedInRequest, form: ExportForm) -> Export | None:
     image = form.image_record
+    assert image is not None  # a valid form has read its image
     data = form.cleaned_data
     try:
         with transaction.atomic():
@@ -147,7 +148,7 @@ def _create_export(request: HttpRequest, form: ExportForm) -> Export | None:
 
 @exporter_required
 @require_POST
-def check_field(request: HttpRequest, field: str) -> HttpResponse:
+def check_field(request: SignedInRequest, field: str) -> HttpResponse:
     """As-you-type check of one field against the server rules; answers its partial."""
     if field not in CHECKED_FIELDS:
         return HttpResponseBadRequest("unknown field")
@@ -158,13 +159,13 @@ def check_field(request: HttpRequest, field: str) -> HttpResponse:
 
 @exporter_required
 @require_GET
-def image_picker(request: HttpRequest) -> HttpResponse:
+def image_picker(request: SignedInRequest) -> HttpResponse:
     """The image picker alone, re-read from IMS (the refresh button)."""
     context = {"form": ExportForm(), **_picker_context(refresh=True)}
     return TemplateResponse(request, "exports/partials/image_picker.html", context)
 
 
-def export_or_404(request: HttpRequest, pk: int, *, own: bool = False) -> Export:
+def export_or_404(request: SignedInRequest, pk: int, *, own: bool = False) -> Export:
     """Every export view finds its export here: one the user may see (with `own`, one
     they requested), else 404. A 404 for an export that exists is someone reaching for
     another user's export: that is audited as access denied."""
@@ -190,7 +191,7 @@ def export_or_404(request: HttpRequest, pk: int, *, own: bool = False) -> Export
 
 @reader_required
 @require_GET
-def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def export_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     """One export's page; its status part and audit timeline refresh themselves while the
     export is in flight."""
     export = export_or_404(request, pk)
@@ -199,7 +200,7 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @reader_required
 @require_GET
-def export_status(request: HttpRequest, pk: int) -> HttpResponse:
+def export_status(request: SignedInRequest, pk: int) -> HttpResponse:
     """The live status fragment, with the audit timeline swapped out of band beside it;
     once the export has ended, htmx is told to stop polling."""
     export = export_or_404(request, pk)
@@ -211,7 +212,7 @@ def export_status(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _status_context(request: HttpRequest, export: Export) -> dict[str, object]:
+def _status_context(request: SignedInRequest, export: Export) -> dict[str, object]:
     """What the export page and its live fragment both render."""
     return {
         "export": export,
@@ -220,7 +221,7 @@ def _status_context(request: HttpRequest, export: Export) -> dict[str, object]:
     }
 
 
-def _timeline(request: HttpRequest, export: Export) -> list[AuditEvent]:
+def _timeline(request: SignedInRequest, export: Export) -> list[AuditEvent]:
     """Every event of the export for auditors; its lifecycle for the exporter who owns it
     (not, say, who else tried to open it)."""
     events = AuditEvent.objects.for_target("export", export.pk).order_by("id")
@@ -231,7 +232,7 @@ def _timeline(request: HttpRequest, export: Export) -> list[AuditEvent]:
 
 @exporter_required
 @require_POST
-def cancel_export(request: HttpRequest, pk: int) -> HttpResponse:
+def cancel_export(request: SignedInRequest, pk: int) -> HttpResponse:
     """Cancel a queued export, or dismiss one whose outcome is unknown after checking."""
     export = export_or_404(request, pk, own=True)
     if export.can_cancel:
@@ -243,7 +244,7 @@ def cancel_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 @reader_required
 @require_GET
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: SignedInRequest) -> HttpResponse:
     """The user's exports (an auditor's: everyone's), newest first, filtered and paged."""
     auditor = is_auditor(request.user)
     filters = HistoryFilterForm(request.GET, by_user=auditor)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -31,8 +32,9 @@ def human_error(code: str, fallback: str) -> str:
 
 def poll_delay(poll_count: int) -> float:
     """Back-off between polls: start short, grow by a factor, cap, with a little jitter."""
-    delay = settings.EXPORT_POLL_FIRST * settings.EXPORT_POLL_FACTOR ** max(poll_count, 0)
-    delay = min(delay, settings.EXPORT_POLL_MAX)
+    first: float = settings.EXPORT_POLL_FIRST
+    factor: float = settings.EXPORT_POLL_FACTOR
+    delay = min(first * factor ** max(poll_count, 0), float(settings.EXPORT_POLL_MAX))
     return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
 
 
@@ -116,7 +118,7 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
         or job.current_step != export.current_step
         or job_running != (export.status == Status.RUNNING)
     )
-    fields = {
+    fields: dict[str, Any] = {
         "progress": job.progress,
         "current_step": job.current_step,
         "job_begin_time": job.begin_time,

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         speed=args.speed, progress_api=not args.no_progress_api, token_ttl=settings.token_ttl
     )
     server = make_server(SimulatorState(settings, config), args.host, args.port)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     # The control helper waits for this line when it asks for a free port.
     print(f"IMS simulator listening on http://{host}:{port}", file=sys.stderr, flush=True)
     try:

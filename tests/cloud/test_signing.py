@@ -88,18 +88,8 @@ CASES = [
 
 def sdk_authorization(method: str, base: str, path: str, query, body: bytes, headers: dict) -> str:
     """Sign with the official SDK at WHEN and return its Authorization header."""
-    parts = urlsplit(base)
-    request = SdkRequest(
-        method=method,
-        schema=parts.scheme,
-        host=parts.netloc,
-        resource_path=path,
-        query_params=list(query),
-        header_params={**headers, "X-Sdk-Date": signing.format_date(WHEN)},
-        body=body,
-    )
-    BasicCredentials(AK, SK, PROJECT).sign_request(request)
-    return request.header_params["Authorization"]
+    _, sent = sdk_signed(method, base, path, query, body, headers)
+    return sent["Authorization"]
 
 
 @pytest.mark.parametrize(("method", "base", "path", "query", "body"), CASES)

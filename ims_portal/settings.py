@@ -127,7 +127,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "exports:history"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:signed_out"
 # The most a session lives after its sign-in, however active (accounts.session_lifetime): roles
 # are recomputed at sign-in, so this is also how long a removal from an SSO group can take.

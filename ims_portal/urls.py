@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from ims_portal.exports.overview_views import overview_live, overview_page
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="exports:history"), name="home"),
+    path("", overview_page, name="home"),
+    path("overview/live/", overview_live, name="overview_live"),
     path("exports/", include("ims_portal.exports.urls")),
     path("accounts/", include("ims_portal.accounts.urls")),
     path("audit/", include("ims_portal.audit.urls")),

@@ -54,4 +54,4 @@ def test_in_development_the_demo_users_sign_in_with_their_password(client, setti
     settings.DEVELOPMENT_SIGN_IN = True
     response = client.post(reverse("accounts:login"), {"username": "alice", "password": "pw-alice"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("exports:history")
+    assert response["Location"] == reverse("home")

@@ -34,11 +34,11 @@ def refused_with(response, reason: str, status: int = 403) -> bool:
     return response.status_code == status and f"<code>{reason}</code>" in response.content.decode()
 
 
-def test_an_exporter_signs_in_and_lands_on_their_history(client, sso):
+def test_an_exporter_signs_in_and_lands_on_their_overview(client, sso):
     response = sso.sign_in(client, "sub-ann")
     assert response.status_code == 302
-    assert response["Location"] == reverse("exports:history")
-    page = client.get(reverse("exports:history"))
+    assert response["Location"] == reverse("home")
+    page = client.get(reverse("home"))
     assert page.status_code == 200
     assert roles_of(page.wsgi_request.user) == {EXPORTER}
 

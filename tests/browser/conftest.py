@@ -48,7 +48,7 @@ def sign_in(page, live_server, username: str, password: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/exports/")
+    page.wait_for_url(f"{live_server.url}/")  # the overview
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ last 30 days in figures (an auditor's over everyone, with the latest audit event
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -15,8 +17,10 @@ from ims_portal.exports import overview
 from ims_portal.pages import SignedInRequest, is_fragment_request
 
 
-def _live_context(request: SignedInRequest, shown: list[int]) -> dict[str, object]:
-    live = overview.live_exports(request.user, shown, timezone.now())
+def _live_context(
+    request: SignedInRequest, shown: list[int], now: datetime | None = None
+) -> dict[str, object]:
+    live = overview.live_exports(request.user, shown, now or timezone.now())
     return {
         "live": live,
         "any_in_flight": any(row.export.is_in_flight for row in live),
@@ -32,7 +36,7 @@ def overview_page(request: SignedInRequest) -> HttpResponse:
     export in it is in flight; the figures are as of the page's load."""
     now = timezone.now()
     context = {
-        **_live_context(request, []),
+        **_live_context(request, [], now),
         "figures": overview.figures(request.user, now),
         "window_days": overview.WINDOW_DAYS,
         "audit_events": overview.latest_audit_events(request.user),

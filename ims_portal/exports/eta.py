@@ -96,6 +96,8 @@ def observed(samples: Sequence[Sample], now: float) -> tuple[float, float] | Non
     if rate <= 0:  # stopped lately: the average since it moved is the best rate there is
         rate = moved / (moving[-1][0] - moving[0][0])
     last_t, last_f = moving[-1]
+    if rate * LONGEST <= 1.0 - last_f:  # slower than a week (and no division by ~0)
+        return LONGEST, moved
     left = (1.0 - last_f) / rate - (now - last_t)
     return min(max(left, 0.0), LONGEST), moved
 

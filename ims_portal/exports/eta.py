@@ -173,8 +173,10 @@ def next_shown(
 
 
 def describe(seconds: float) -> str:
-    """An honest round figure, coarser as it grows: "about 40 s", "about 3 min",
-    "about 1 h 20 min"."""
+    """An honest round figure, coarser as it grows: "a few seconds", "about 40 s",
+    "about 3 min", "about 1 h 20 min"."""
+    if seconds < 10:  # whole seconds this close to the end would promise too much
+        return "a few seconds"
     if seconds < 60:
         step = 5
     elif seconds < 5 * 60:

@@ -132,7 +132,8 @@ def test_samples_are_bounded_and_keep_where_the_job_started():
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
-        (3, "about 5 s"),
+        (3, "a few seconds"),
+        (12, "about 10 s"),
         (41, "about 40 s"),
         (58, "about 1 min"),
         (100, "about 1 min 30 s"),

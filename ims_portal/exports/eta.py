@@ -94,7 +94,10 @@ def observed(samples: Sequence[Sample], now: float) -> tuple[float, float] | Non
     window = moving[len(moving) // 2 :] if len(moving) >= 4 else moving
     rate = _slope(window)
     if rate <= 0:  # stopped lately: the average since it moved is the best rate there is
-        rate = moved / (moving[-1][0] - moving[0][0])
+        took = moving[-1][0] - moving[0][0]
+        if took <= 0:  # readings of one moment (a poll re-sent at once) say nothing of time
+            return None
+        rate = moved / took
     last_t, last_f = moving[-1]
     if rate * LONGEST <= 1.0 - last_f:  # slower than a week (and no division by ~0)
         return LONGEST, moved

@@ -23,8 +23,10 @@ lock:
 # minutes; e.g. `make bench BENCH_EVENTS=200000` for the size the audit figures are quoted at.
 BENCH_EXPORTS ?= 5000
 BENCH_EVENTS ?= 50000
+BENCH_ETA_SPEED ?= 8
 
 bench:
 	bin/ensure-services && bin/bootstrap
 	.venv/bin/python bench/portal_pages.py --exports $(BENCH_EXPORTS) --repeat 20
 	.venv/bin/python bench/audit_export.py --events $(BENCH_EVENTS) --records 500 --repeat 10
+	.venv/bin/python bench/eta.py --speed $(BENCH_ETA_SPEED)

@@ -246,6 +246,15 @@ class Export(models.Model):
     poll_count = models.PositiveIntegerField(default=0)
     # Final refusals to read the job in a row; the portal gives up at EXPORT_POLL_GIVE_UP_AFTER.
     poll_refusals = models.PositiveSmallIntegerField(default=0)
+    # The time-left estimate (exports/eta.py): recent [epoch seconds, fraction] readings of
+    # the cloud's percentage, and the estimate the page shows, as a poll worked it out:
+    # seconds left at `eta_at`, counted down from there by every page view.
+    progress_samples = models.JSONField(default=list, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    eta_at = models.DateTimeField(null=True, blank=True)
+    eta_prior_only = models.BooleanField(
+        default=False, help_text="the estimate rests on past exports alone (less certain)"
+    )
 
     objects = ExportQuerySet.as_manager()
 

@@ -109,7 +109,7 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
     """Bring the export in line with what the cloud says of its job.
 
     A job that ended ends the export; one that goes on is recorded together with the next
-    poll, in one write (`Export.record_poll`).
+    poll and the time-left estimate worked out from it, in one write (`Export.record_poll`).
     """
     now = now or timezone.now()
     job_running = job.status == JobStatus.RUNNING
@@ -138,12 +138,16 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
             **fields,
         )
     else:
+        # progress.py reads this module's stall rule, hence the import here.
+        from ims_portal.exports.progress import eta_fields
+
         starts_running = job_running and export.status == Status.SUBMITTED
         export.record_poll(
             next_poll_due(export, now),
             to=Status.RUNNING if starts_running else None,
             poll_refusals=0,
             **fields,
+            **eta_fields(export, job.progress, now),
         )
 
 

@@ -8,6 +8,9 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from ims_portal.cloud import Job
+from ims_portal.cloud.models import JobStatus
+from ims_portal.exports import workflow
 from ims_portal.exports.models import Export, Status
 from ims_portal.exports.progress import progress_of
 
@@ -20,14 +23,40 @@ def fresh_cache():
     cache.clear()
 
 
+def job(status: JobStatus, progress: float | None) -> Job:
+    return Job(
+        id="job-1",
+        job_type="imsNativeExportImageJob",
+        status=status,
+        begin_time=None,
+        end_time=None,
+        error_code="",
+        fail_reason="",
+        progress=progress,
+        current_step="",
+    )
+
+
+def followed(make_export, owner, **fields) -> Export:
+    export = make_export(owner, **fields)
+    export.transition(Status.SUBMITTING)
+    export.transition(Status.SUBMITTED, job_id="job-1", submitted_at=fields.get("submitted_at"))
+    return export
+
+
 def test_the_time_left_follows_the_clouds_percentage(alice, make_export):
     now = timezone.now()
-    export = make_export(
-        alice, status=Status.RUNNING, progress=0.25, running_at=now - timedelta(minutes=10)
-    )
-    progress = progress_of(export, now)
+    export = followed(make_export, alice, submitted_at=now - timedelta(minutes=11))
+    # Polls every 2.5 min from 0% ten minutes ago to 25% now: 2.5% a minute.
+    for minutes_ago, percent in ((10, 0.0), (7.5, 0.0625), (5, 0.125), (2.5, 0.1875), (0, 0.25)):
+        workflow.apply_job(
+            export, job(JobStatus.RUNNING, percent), now - timedelta(minutes=minutes_ago)
+        )
+    progress = progress_of(Export.objects.get(pk=export.pk), now)
     assert progress.phase == 3 and progress.percent == 25 and progress.from_cloud
     assert progress.remaining == timedelta(minutes=30)
+    later = progress_of(Export.objects.get(pk=export.pk), now + timedelta(minutes=1))
+    assert later.remaining == timedelta(minutes=29)  # a page view counts it down
 
 
 def test_without_a_percentage_the_time_left_comes_from_past_throughput(alice, make_export):
@@ -40,15 +69,14 @@ def test_without_a_percentage_the_time_left_comes_from_past_throughput(alice, ma
         submitted_at=now - timedelta(seconds=200),
         finished_at=now - timedelta(seconds=100),
     )
-    export = make_export(
-        alice,
-        status=Status.SUBMITTED,
-        image_size=20 * GIB,
-        submitted_at=now - timedelta(seconds=50),
+    export = followed(
+        make_export, alice, image_size=20 * GIB, submitted_at=now - timedelta(seconds=50)
     )
-    progress = progress_of(export, now)
+    workflow.apply_job(export, job(JobStatus.INIT, None), now)
+    progress = progress_of(Export.objects.get(pk=export.pk), now)
     assert not progress.from_cloud
     assert progress.remaining == timedelta(seconds=150)
+    assert Export.objects.get(pk=export.pk).eta_prior_only  # shown as less certain
 
 
 def test_with_no_history_and_no_percentage_the_time_left_is_unknown(alice, make_export):

@@ -1,0 +1,53 @@
+"""The time left, as a person watching an export sees it: once shown, it never jumps."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from itertools import pairwise
+
+import pytest
+
+from ims_portal.simulator import seed
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Below this many seconds, whole-second rounding and the moment the page is read weigh more
+# than the estimate; the comparison starts above it.
+COMPARABLE = 8
+
+
+def test_once_shown_the_time_left_never_jumps_more_than_twofold_between_refreshes(
+    new_export_page, live_server, celery_worker_process, sim
+):
+    page = new_export_page
+    sim.control.configure(speed=1.2)  # about 20 s for the small image: ten page refreshes
+    page.check(f"#image-{seed.SMALL_CENTOS}")
+    page.fill("#id_bucket", "ims-exports")
+    page.fill("#id_file_name", f"eta-{uuid.uuid4().hex[:8]}.qcow2")
+    page.select_option("#id_file_format", "qcow2")
+    page.click("button.primary")
+    page.wait_for_selector("#export-status")
+
+    readings: list[tuple[float, int]] = []  # (when read, seconds left the page said)
+    texts: set[str] = set()
+    for _ in range(400):
+        if page.get_attribute("#export-status", "data-status") == "succeeded":
+            break
+        time_left = page.locator("#export-status .time-left")
+        if time_left.count():
+            texts.add(time_left.inner_text())
+            seconds = time_left.get_attribute("data-eta-seconds")
+            if seconds is not None and (not readings or readings[-1][1] != int(seconds)):
+                readings.append((time.monotonic(), int(seconds)))
+        page.wait_for_timeout(200)
+    assert page.get_attribute("#export-status", "data-status") == "succeeded"
+
+    assert len(readings) >= 3, f"the time left was hardly ever shown: {readings} {texts}"
+    assert any(text.startswith("about ") and text.endswith(" left") for text in texts), texts
+    assert "estimating…" in texts  # a fresh portal has no past export to go by at first
+    for (t0, before), (t1, after) in pairwise(readings):
+        counted = before - (t1 - t0)
+        if counted >= COMPARABLE:
+            assert counted / 2 <= after <= counted * 2, (before, after, t1 - t0, readings)
+    assert page.csp_violations == []

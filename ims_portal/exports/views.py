@@ -117,7 +117,7 @@ def _say_what_is_retried(request: SignedInRequest, source: Export) -> None:
     messages.info(
         request,
         f"Exporting again what export #{source.pk} ({source.get_status_display().lower()}) "
-        "asked for: the same image, bucket, format and fast export.",
+        f"asked for: the same image ({source.image_name}), bucket, format and fast export.",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from typing import Any
 
@@ -39,6 +40,7 @@ CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
 # onto someone else's export by editing a field.
 RETRIES_SESSION_KEY = "exports:retries"
 RETRIES_KEPT = 20
+EXPORT_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit the primary key
 
 
 def _picker_context(refresh: bool = False) -> dict[str, object]:
@@ -105,7 +107,7 @@ def _retry_source(request: SignedInRequest) -> Export | None:
     wanted = request.GET.get("retry")
     if wanted is None:
         return None
-    if not wanted.isdigit():
+    if not EXPORT_NUMBER.fullmatch(wanted):
         raise BadRequest("retry must be an export number")
     source = export_or_404(request, int(wanted), own=True)
     if not source.can_retry:

@@ -161,8 +161,9 @@ def test_someone_elses_export_cannot_be_retried_and_the_attempt_is_audited(
     assert AuditEvent.objects.filter(action=Action.ACCESS_DENIED, target_id=theirs.pk).exists()
 
 
-def test_junk_in_retry_is_a_bad_request(as_alice):
-    assert as_alice.get(f"{reverse('exports:new')}?retry=twelve").status_code == 400
+@pytest.mark.parametrize("junk", ["twelve", "", "-1", "²", "1" * 40])
+def test_junk_in_retry_is_a_bad_request(as_alice, junk):
+    assert as_alice.get(reverse("exports:new"), {"retry": junk}).status_code == 400
 
 
 def test_an_auditor_cannot_retry(client, carol, alice, make_export):

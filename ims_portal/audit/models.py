@@ -45,6 +45,7 @@ class Action(models.TextChoices):
     EXPORT_REJECTED = "export.rejected", "Export rejected by the cloud"
     EXPORT_UNKNOWN = "export.unknown", "Export outcome unknown"
     EXPORT_CANCELLED = "export.cancelled", "Export cancelled"
+    EXPORT_ABANDONED = "export.abandoned", "Export abandoned (no longer followed)"
     ACCESS_DENIED = "access.denied", "Access denied (someone else's export)"
     AUDIT_SEARCHED = "audit.searched", "Audit trail searched"
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"

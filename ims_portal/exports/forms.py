@@ -210,3 +210,25 @@ class HistoryFilterForm(forms.Form):
         if data["q"]:
             exports = exports.matching(data["q"])
         return exports
+
+
+class AbandonForm(forms.Form):
+    """Why a person stops following an export. The audit trail keeps the reason, so one is
+    required; its length is bounded like any other detail of an event."""
+
+    REASON_MAX = 500
+
+    # The product's own message, not the browser's bubble, says a reason is missing.
+    use_required_attribute = False
+
+    reason = forms.CharField(
+        label="Reason",
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "aria-required": "true"}),
+        error_messages={
+            "required": "Say why you stop following this export; the audit trail records it.",
+            "max_length": f"Keep the reason to {REASON_MAX} characters or fewer.",
+        },
+        help_text="For example: the job is stuck at 40% for an hour; exporting again under "
+        "another name.",
+    )

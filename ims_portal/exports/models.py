@@ -33,6 +33,7 @@ class Status(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     UNKNOWN = "unknown", "Unknown"
     CANCELLED = "cancelled", "Cancelled"
+    ABANDONED = "abandoned", "Abandoned"
 
     # Named groups, as netbox's JobStatusChoices names its subsets. They are read from the
     # table below the class (an enum's body cannot name its own members).
@@ -55,14 +56,21 @@ class StatusRule:
     outcome: Outcome  # ... and with which outcome
     in_flight: bool  # the export still has work ahead (not terminal)
     followed: bool = False  # a cloud job exists, which the portal polls
-    # The export field that explains a move to it in the status history (job id, error).
+    # What explains a move to it in the status history: the export field (job id, error)
+    # or, for a person's decision, the detail of its audit event (the reason given).
     detail: str = ""
 
+
+# The audit detail in which a person's move records why they made it (`transition(reason=)`).
+REASON_DETAIL = "reason"
 
 # One row per status. `submitting -> queued` is the retry after a refusal that proves the
 # cloud did not act (connection refused, 429, 503); `unknown` waits for a person, whether
 # the submit's outcome is unknown or the cloud stopped answering about the job. `queued` is
 # only ever re-entered that way, hence its audit action: its first entry is the request.
+# IMS has no call that stops an export job, so once the POST may have left the portal can
+# only stop following the job (`abandoned`), never claim to have cancelled it; `cancelled`
+# is reachable only from `queued`, when nothing has reached the cloud.
 STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
     {
         Status.QUEUED: StatusRule(
@@ -75,7 +83,14 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
         ),
         Status.SUBMITTING: StatusRule(
             next=frozenset(
-                {Status.SUBMITTED, Status.QUEUED, Status.REJECTED, Status.FAILED, Status.UNKNOWN}
+                {
+                    Status.SUBMITTED,
+                    Status.QUEUED,
+                    Status.REJECTED,
+                    Status.FAILED,
+                    Status.UNKNOWN,
+                    Status.ABANDONED,
+                }
             ),
             stamps="submitting_at",
             action=Action.EXPORT_SUBMITTING,
@@ -83,7 +98,9 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             in_flight=True,
         ),
         Status.SUBMITTED: StatusRule(
-            next=frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
+            next=frozenset(
+                {Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN, Status.ABANDONED}
+            ),
             stamps="submitted_at",
             action=Action.EXPORT_SUBMITTED,
             outcome=Outcome.SUCCESS,
@@ -92,7 +109,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             detail="job_id",
         ),
         Status.RUNNING: StatusRule(
-            next=frozenset({Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN}),
+            next=frozenset({Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN, Status.ABANDONED}),
             stamps="running_at",
             action=Action.EXPORT_RUNNING,
             outcome=Outcome.SUCCESS,
@@ -123,7 +140,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             detail="error_message",
         ),
         Status.UNKNOWN: StatusRule(
-            next=frozenset({Status.CANCELLED}),
+            next=frozenset({Status.ABANDONED}),
             stamps="finished_at",
             action=Action.EXPORT_UNKNOWN,
             outcome=Outcome.UNKNOWN,
@@ -136,6 +153,16 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_CANCELLED,
             outcome=Outcome.SUCCESS,
             in_flight=False,
+        ),
+        # The portal stopped following; the cloud job may still finish and write the
+        # object, so the export's outcome is unknown, not a success.
+        Status.ABANDONED: StatusRule(
+            next=frozenset(),
+            stamps="finished_at",
+            action=Action.EXPORT_ABANDONED,
+            outcome=Outcome.UNKNOWN,
+            in_flight=False,
+            detail=REASON_DETAIL,
         ),
     }
 )
@@ -222,6 +249,10 @@ class Export(models.Model):
     object_name = models.CharField(max_length=rules.OBJECT_MAX_BYTES)
     file_format = models.CharField(max_length=8, blank=True)
     quick = models.BooleanField(default=False)
+    # The export this one repeats ("Export again…"); its page lists the retries.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     job_id = models.CharField(max_length=64, blank=True)
@@ -321,8 +352,13 @@ class Export(models.Model):
 
     @property
     def is_unknown(self) -> bool:
-        """The cloud may or may not be exporting: a person checks, then dismisses it."""
+        """The cloud may or may not be exporting: a person checks, then stops following it."""
         return self.status == Status.UNKNOWN
+
+    @property
+    def is_abandoned(self) -> bool:
+        """A person stopped following it; its cloud job may still finish."""
+        return self.status == Status.ABANDONED
 
     @property
     def is_retrying(self) -> bool:
@@ -331,8 +367,20 @@ class Export(models.Model):
 
     @property
     def can_cancel(self) -> bool:
-        """Only before the POST, or after a person has checked an unknown outcome."""
+        """Only before the POST: nothing has reached the cloud yet."""
         return Status.CANCELLED in self.rule.next
+
+    @property
+    def can_abandon(self) -> bool:
+        """The POST may have left, and IMS cannot stop a job: the portal can only stop
+        following it."""
+        return Status.ABANDONED in self.rule.next
+
+    @property
+    def can_retry(self) -> bool:
+        """Ended without the file it was asked for, so exporting it again makes sense:
+        failed, rejected, unknown, abandoned or cancelled."""
+        return self.is_terminal and not self.is_succeeded
 
     def audit_facts(self) -> dict[str, Any]:
         """What every audit event about this export repeats: auditors filter on these."""
@@ -346,7 +394,9 @@ class Export(models.Model):
             "fast_export": self.quick,
         }
 
-    def transition(self, to: Status, *, actor: Actor = SYSTEM, **changes: Any) -> None:
+    def transition(
+        self, to: Status, *, actor: Actor = SYSTEM, reason: str = "", **changes: Any
+    ) -> None:
         """Move to status `to`, saving `changes` with it, or raise.
 
         The one way any code changes an export's status. The move is a compare-and-swap on
@@ -354,9 +404,11 @@ class Export(models.Model):
         person moved it first, nothing is written and `TransitionConflict` is raised. The
         audit event, which is the export's status history, is written in the same
         transaction, so neither exists without the other. `actor` is the person who asked
-        for the move (cancelling, say); workers leave it as the system.
+        for the move (cancelling, say); workers leave it as the system. `reason` is why a
+        person made the move (abandoning, say): it is recorded in the audit event only,
+        which is where the status history reads it from.
         """
-        self._write(changes, to=to, actor=actor)
+        self._write(changes, to=to, actor=actor, noted={REASON_DETAIL: reason} if reason else {})
 
     transition.alters_data = True  # type: ignore[attr-defined]
 
@@ -388,9 +440,11 @@ class Export(models.Model):
         to: Status | None = None,
         actor: Actor = SYSTEM,
         guard: dict[str, Any] | None = None,
+        noted: dict[str, Any] | None = None,
     ) -> None:
-        """The one writer of an export row: `changes` (and a move `to`, audited), if the row
-        still has the status this object was loaded with and every `guard` value."""
+        """The one writer of an export row: `changes` (and a move `to`, audited with the
+        `noted` facts), if the row still has the status this object was loaded with and
+        every `guard` value."""
         now = timezone.now()
         changes = {"updated_at": now, **changes}
         if to is not None:
@@ -420,6 +474,7 @@ class Export(models.Model):
                     to_status=to,
                     **self.audit_facts(),
                     **self._outcome_facts(changes),
+                    **(noted or {}),
                 )
         if to is not None:
             self.status = to

@@ -62,7 +62,13 @@ def submit_export(export_id: int) -> None:
         )
     except CloudError as error:
         log.warning("export %s: submit failed: %s", export.pk, error)
-        retry_in = workflow.record_submit_failure(export, error)
+        try:
+            retry_in = workflow.record_submit_failure(export, error)
+        except TransitionConflict:
+            log.warning(
+                "export %s: no longer followed; its submit failure is not recorded", export.pk
+            )
+            return
         if retry_in is not None:
             submit_export.apply_async((export.pk,), countdown=retry_in)
         return
@@ -77,9 +83,16 @@ def submit_export(export_id: int) -> None:
     # Logged before it is saved: should the save fail, a person still finds the job.
     log.info("export %s: submitted as job %s", export.pk, job_id)
     due = timezone.now() + timedelta(seconds=workflow.poll_delay(0))
-    export.transition(
-        Status.SUBMITTED, job_id=job_id, next_poll_at=due, error_code="", error_message=""
-    )
+    try:
+        export.transition(
+            Status.SUBMITTED, job_id=job_id, next_poll_at=due, error_code="", error_message=""
+        )
+    except TransitionConflict:
+        # Its owner stopped following it while the POST was out: the job runs unfollowed.
+        log.warning(
+            "export %s: job %s was accepted after it stopped being followed", export.pk, job_id
+        )
+        return
     schedule_poll(export.pk, due)
 
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/", views.export_detail, name="detail"),
     path("<int:pk>/status/", views.export_status, name="status"),
     path("<int:pk>/cancel/", views.cancel_export, name="cancel"),
+    path("<int:pk>/abandon/", views.abandon_export, name="abandon"),
 ]

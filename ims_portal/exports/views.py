@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
+from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -20,9 +24,10 @@ from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import Target, record
 from ims_portal.cloud import CloudError, ConfigurationError
 from ims_portal.exports.cloud_access import image_choices
-from ims_portal.exports.forms import ExportForm, HistoryFilterForm
+from ims_portal.exports.forms import AbandonForm, ExportForm, HistoryFilterForm
 from ims_portal.exports.models import Export, Status, TransitionConflict
 from ims_portal.exports.progress import progress_of
+from ims_portal.exports.retry import prefill_for
 from ims_portal.exports.tasks import enqueue_submit
 from ims_portal.pages import SignedInRequest, is_fragment_request, query_without_page
 
@@ -30,6 +35,12 @@ HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
 REFUSAL_VALUE_MAX = 1100  # characters of a refused form's values kept in the trail
 CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
+# The session's record of which rendered new-export form repeats which export, by the form's
+# request token: the form's markup stays the same for a retry, and a retry cannot be forged
+# onto someone else's export by editing a field.
+RETRIES_SESSION_KEY = "exports:retries"
+RETRIES_KEPT = 20
+EXPORT_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits that fit the primary key
 
 
 def _picker_context(refresh: bool = False) -> dict[str, object]:
@@ -45,7 +56,12 @@ def _picker_context(refresh: bool = False) -> dict[str, object]:
 @exporter_required
 @require_http_methods(["GET", "POST"])
 def new_export(request: SignedInRequest) -> HttpResponse:
-    """The new-export form; a valid POST saves a queued export and submits it on commit."""
+    """The new-export form; a valid POST saves a queued export and submits it on commit.
+
+    `?retry=<id>` ("Export again…" on an ended export of the user's) prefills the form with
+    what that export asked for, suggesting a free file name where the old object is known
+    to exist; the export it makes records the one it retries.
+    """
     if request.method == "POST":
         data = request.POST.copy()
         token = data.get("request_token", "")
@@ -58,17 +74,75 @@ def new_export(request: SignedInRequest) -> HttpResponse:
             # the one-export-in-flight-per-image rule still stops a duplicate.
             data["request_token"] = str(uuid.uuid4())
         form = ExportForm(data)
+        retried = _retried_by_form(request, token)
         if form.is_valid():
-            export = _create_export(request, form)
+            export = _create_export(request, form, retry_of=retried)
             if export is not None:
+                _forget_retry(request, token)
                 return redirect(export)
         status = 503 if form.cloud_unreachable else 422
         _record_refusal(request, form)
+        if retried is not None:
+            _say_what_is_retried(request, retried)
     else:
-        form = ExportForm(initial={"request_token": uuid.uuid4()})
+        new_token = uuid.uuid4()
+        source = _retry_source(request)
+        if source is None:
+            form = ExportForm(initial={"request_token": new_token})
+        else:
+            prefill = prefill_for(source)
+            form = ExportForm(initial={"request_token": new_token, **prefill.initial})
+            if prefill.note:
+                field = form.fields["file_name"]
+                field.help_text = f"{field.help_text} {prefill.note}"
+            _remember_retry(request, new_token, source)
+            _say_what_is_retried(request, source)
         status = 200
     context = {"form": form, "checked_fields": CHECKED_FIELDS, **_picker_context()}
     return TemplateResponse(request, "exports/new.html", context, status=status)
+
+
+def _retry_source(request: SignedInRequest) -> Export | None:
+    """The export `?retry=` names: one of the user's that may be exported again."""
+    wanted = request.GET.get("retry")
+    if wanted is None:
+        return None
+    if not EXPORT_NUMBER.fullmatch(wanted):
+        raise BadRequest("retry must be an export number")
+    source = export_or_404(request, int(wanted), own=True)
+    if not source.can_retry:
+        raise Http404("This export has not ended without its file; there is nothing to retry.")
+    return source
+
+
+def _say_what_is_retried(request: SignedInRequest, source: Export) -> None:
+    messages.info(
+        request,
+        f"Exporting again what export #{source.pk} ({source.get_status_display().lower()}) "
+        f"asked for: the same image ({source.image_name}), bucket, format and fast export.",
+    )
+
+
+def _remember_retry(request: SignedInRequest, token: uuid.UUID, source: Export) -> None:
+    retries = dict(request.session.get(RETRIES_SESSION_KEY, {}))
+    retries[str(token)] = source.pk
+    # Oldest first (dicts keep their order): forms opened and never sent fall off the end.
+    request.session[RETRIES_SESSION_KEY] = dict(list(retries.items())[-RETRIES_KEPT:])
+
+
+def _forget_retry(request: SignedInRequest, token: str) -> None:
+    retries = dict(request.session.get(RETRIES_SESSION_KEY, {}))
+    if retries.pop(token, None) is not None:
+        request.session[RETRIES_SESSION_KEY] = retries
+
+
+def _retried_by_form(request: SignedInRequest, token: str) -> Export | None:
+    """The export the posted form was opened to retry, if it still may be."""
+    pk = request.session.get(RETRIES_SESSION_KEY, {}).get(token)
+    if pk is None:
+        return None
+    source = Export.objects.filter(pk=pk, owner=request.user).first()
+    return source if source is not None and source.can_retry else None
 
 
 def _is_uuid(value: str) -> bool:
@@ -112,7 +186,9 @@ def _record_refusal(request: SignedInRequest, form: ExportForm) -> None:
     )
 
 
-def _create_export(request: SignedInRequest, form: ExportForm) -> Export | None:
+def _create_export(
+    request: SignedInRequest, form: ExportForm, *, retry_of: Export | None = None
+) -> Export | None:
     image = form.image_record
     assert image is not None  # a valid form has read its image
     data = form.cleaned_data
@@ -128,8 +204,10 @@ def _create_export(request: SignedInRequest, form: ExportForm) -> Export | None:
                 object_name=data["file_name"],
                 file_format="" if data["quick"] else data["file_format"],
                 quick=data["quick"],
+                retry_of=retry_of,
             )
-            record(request.user, Action.EXPORT_REQUESTED, export, **export.audit_facts())
+            retry: dict[str, Any] = {"retry_of": retry_of.pk} if retry_of else {}
+            record(request.user, Action.EXPORT_REQUESTED, export, **export.audit_facts(), **retry)
             enqueue_submit(export)
     except IntegrityError:
         # Lost a race: the same form posted twice at once, or another export of this
@@ -233,13 +311,47 @@ def _timeline(request: SignedInRequest, export: Export) -> list[AuditEvent]:
 @exporter_required
 @require_POST
 def cancel_export(request: SignedInRequest, pk: int) -> HttpResponse:
-    """Cancel a queued export, or dismiss one whose outcome is unknown after checking."""
+    """Cancel a queued export: nothing of it has reached the cloud yet."""
     export = export_or_404(request, pk, own=True)
     if export.can_cancel:
         # The worker may claim it first; the page then shows where it went.
         with contextlib.suppress(TransitionConflict):
             export.transition(Status.CANCELLED, actor=request.user)
     return redirect(export)
+
+
+ABANDON_ATTEMPTS = 3  # the export may move on (running → unknown) while the person decides
+
+
+@exporter_required
+@require_http_methods(["GET", "POST"])
+def abandon_export(request: SignedInRequest, pk: int) -> HttpResponse:
+    """Stop following an export whose POST may have reached the cloud ("Stop following").
+
+    IMS has no call that stops an export job, so this only ends the portal's part: the
+    export becomes `abandoned`, is no longer polled and frees its image, and the page says
+    the job may still write the object. The person's reason goes into the audit event.
+    """
+    export = export_or_404(request, pk, own=True)
+    if not export.can_abandon:
+        return redirect(export)
+    form = AbandonForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        for _ in range(ABANDON_ATTEMPTS):
+            try:
+                export.transition(
+                    Status.ABANDONED, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+                break
+            except TransitionConflict:
+                # A worker wrote first; abandon what it is now, if that still makes sense.
+                export.refresh_from_db()
+                if not export.can_abandon:
+                    break
+        return redirect(export)
+    status = 422 if form.is_bound else 200
+    context = {"export": export, "form": form}
+    return TemplateResponse(request, "exports/abandon.html", context, status=status)
 
 
 @reader_required

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from ims_portal.accounts.roles import AUDITOR, EXPORTER
-from ims_portal.exports.models import Export
+from ims_portal.exports.models import Export, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +71,20 @@ class World:
     export: Export  # exporter A's
     auditor: Any
 
+    def running_export_pk(self) -> int:
+        """Another export of exporter A's, one the cloud is running: it can be abandoned."""
+        mine = self.export
+        return Export.objects.create(
+            owner=mine.owner,
+            image_id=f"{mine.image_id}-running",
+            image_name=mine.image_name,
+            image_size=mine.image_size,
+            bucket=mine.bucket,
+            object_name=f"running-{mine.object_name}",
+            file_format=mine.file_format,
+            status=Status.RUNNING,
+        ).pk
+
     def audit_event_pk(self) -> int:
         """An event of the audit trail: the auditor's sign-in, which the trail records."""
         from ims_portal.audit.models import AuditEvent
@@ -114,6 +128,14 @@ MATRIX: dict[str, Row] = {
             POST=(SIGN_IN, 302, 404, 403, 403, 403),
         ),
         lambda world: {"pk": world.export.pk},
+    ),
+    "exports:abandon": Row(
+        table(
+            get=(SIGN_IN, 200, 404, 403, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+            POST=(SIGN_IN, 422, 404, 403, 403, 403),  # no reason given: nothing changes
+        ),
+        lambda world: {"pk": world.running_export_pk()},
     ),
     "accounts:login": Row(PUBLIC_PAGE),  # no password is taken: SSO is on
     "accounts:logout": Row(table(get=everyone(405), unsafe=everyone(405), POST=everyone(302))),

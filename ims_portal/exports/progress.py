@@ -74,7 +74,7 @@ class Progress:
     phases: tuple[Phase, ...]
     percent: int | None  # what the bar shows, 0..100; None: no figure to show
     basis: Basis
-    show_bar: bool  # a rejected export never started: no bar at all
+    show_bar: bool  # whether the page draws a bar at all
     halt_note: str  # the words beside a halted phase
     elapsed: timedelta
     remaining: timedelta | None
@@ -153,7 +153,9 @@ def progress_of(export: Export, now: datetime | None = None) -> Progress:
         phases=phases_of(export),
         percent=percent,
         basis=basis,
-        show_bar=not export.is_rejected,
+        # A rejected export never started; an ended one without a figure has no place the
+        # bar stopped at, and an indeterminate bar would pretend it is still busy.
+        show_bar=not export.is_rejected and (export.is_in_flight or percent is not None),
         halt_note=note,
         elapsed=export.elapsed(now),
         remaining=None if export.is_terminal else remaining_time(export, now),

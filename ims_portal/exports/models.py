@@ -441,7 +441,8 @@ class Export(models.Model):
         changes = {"updated_at": now, **changes}
         if "progress" in changes and self.progress is not None:
             # A high-water mark: a later answer that reports less (or nothing) keeps the
-            # figure already shown. The guards below make `self.progress` the row's own.
+            # figure already shown. Only polls write `progress`, and the `next_poll_at` guard
+            # lets one poll write at a time, so `self.progress` is the row's as loaded.
             changes["progress"] = max(self.progress, changes["progress"] or 0.0)
         if to is not None:
             to = Status(to)

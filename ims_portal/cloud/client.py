@@ -195,7 +195,9 @@ class Client:
         """
         if self._progress_api is not False:
             try:
-                data = self._request("GET", f"/v1/cloudimages/job/{_segment(job_id)}", retry=True)
+                data, request_id = self._answer(
+                    "GET", f"/v1/cloudimages/job/{_segment(job_id)}", retry=True
+                )
             except NotFound as error:
                 if _route_missing(error):
                     self._progress_api = False
@@ -206,11 +208,11 @@ class Client:
                     self._progress_api = True
             else:
                 self._progress_api = True
-                return Job.from_api(data)
-        data = self._request(
+                return Job.from_api(data, request_id=request_id)
+        data, request_id = self._answer(
             "GET", f"/v1/{_segment(self.project_id)}/jobs/{_segment(job_id)}", retry=True
         )
-        return Job.from_api(data)
+        return Job.from_api(data, request_id=request_id)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -224,6 +226,19 @@ class Client:
         retry: bool,
     ) -> dict[str, Any]:
         """Send one API call (with retries if allowed) and return its JSON object."""
+        return self._answer(method, path, params=params, body=body, retry=retry)[0]
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        retry: bool,
+    ) -> tuple[dict[str, Any], str]:
+        """Send one API call (with retries if allowed); return its JSON object and the
+        cloud's request id of the answer (`X-Request-Id`, blank if absent)."""
         url = self.endpoint + path
         if params:
             # The canonical encoding on the wire, so the server reads exactly what was signed.
@@ -277,7 +292,7 @@ class Client:
                 request_id=response.headers.get("X-Request-Id", ""),
                 outcome_unknown=method != "GET",
             )
-        return data
+        return data, response.headers.get("X-Request-Id", "")
 
 
 def _segment(value: str) -> str:

@@ -128,6 +128,8 @@ class Job:
     progress: float | None  # 0.0..1.0 where the cloud reports it, else None
     current_step: str
     entities: dict[str, Any] = field(default_factory=dict)
+    # The cloud's X-Request-Id of the answer this was read from: what its support asks for.
+    request_id: str = ""
 
     @property
     def finished(self) -> bool:
@@ -135,7 +137,7 @@ class Job:
         return self.status in (JobStatus.SUCCESS, JobStatus.FAIL)
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Job:
+    def from_api(cls, data: dict[str, Any], *, request_id: str = "") -> Job:
         """Read the answer of either job call (progress or status)."""
         entities = data.get("entities") or {}
         status = JobStatus.parse(data.get("status"))
@@ -156,6 +158,7 @@ class Job:
             progress=_progress_fraction(entities.get("process_percent")),
             current_step=entities.get("current_task") or "",
             entities=dict(entities),
+            request_id=request_id,
         )
 
 

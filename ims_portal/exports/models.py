@@ -18,6 +18,7 @@ from django.utils import timezone
 from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import SYSTEM, Actor, record
+from ims_portal.cloud.catalogue import Retry
 from ims_portal.exports import rules
 
 
@@ -46,6 +47,17 @@ class Status(models.TextChoices):
         return STATUS_TABLE[self]
 
 
+class Tone(models.TextChoices):
+    """How a status looks on a page: its colour, icon and the words around it. Every status
+    that a person stopped shares one look, whoever the person and whatever the reason."""
+
+    ACTIVE = "active", "In progress"
+    OK = "ok", "Done"
+    ERROR = "error", "Went wrong"
+    WARNING = "warning", "Needs a person"
+    STOPPED = "stopped", "Stopped by a person"
+
+
 @dataclass(frozen=True, slots=True)
 class StatusRule:
     """Everything the state machine knows of one status."""
@@ -55,6 +67,7 @@ class StatusRule:
     action: Action  # how entering it reads in the audit trail ...
     outcome: Outcome  # ... and with which outcome
     in_flight: bool  # the export still has work ahead (not terminal)
+    tone: Tone  # how the export's page looks in it
     followed: bool = False  # a cloud job exists, which the portal polls
     # What explains a move to it in the status history: the export field (job id, error)
     # or, for a person's decision, the detail of its audit event (the reason given).
@@ -79,6 +92,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_REQUEUED,
             outcome=Outcome.FAILURE,
             in_flight=True,
+            tone=Tone.ACTIVE,
             detail="error_message",
         ),
         Status.SUBMITTING: StatusRule(
@@ -96,6 +110,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_SUBMITTING,
             outcome=Outcome.SUCCESS,
             in_flight=True,
+            tone=Tone.ACTIVE,
         ),
         Status.SUBMITTED: StatusRule(
             next=frozenset(
@@ -105,6 +120,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_SUBMITTED,
             outcome=Outcome.SUCCESS,
             in_flight=True,
+            tone=Tone.ACTIVE,
             followed=True,
             detail="job_id",
         ),
@@ -114,6 +130,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_RUNNING,
             outcome=Outcome.SUCCESS,
             in_flight=True,
+            tone=Tone.ACTIVE,
             followed=True,
         ),
         Status.SUCCEEDED: StatusRule(
@@ -122,6 +139,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_SUCCEEDED,
             outcome=Outcome.SUCCESS,
             in_flight=False,
+            tone=Tone.OK,
         ),
         Status.FAILED: StatusRule(
             next=frozenset(),
@@ -129,6 +147,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_FAILED,
             outcome=Outcome.FAILURE,
             in_flight=False,
+            tone=Tone.ERROR,
             detail="error_message",
         ),
         Status.REJECTED: StatusRule(
@@ -137,6 +156,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_REJECTED,
             outcome=Outcome.FAILURE,
             in_flight=False,
+            tone=Tone.ERROR,
             detail="error_message",
         ),
         Status.UNKNOWN: StatusRule(
@@ -145,6 +165,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_UNKNOWN,
             outcome=Outcome.UNKNOWN,
             in_flight=False,
+            tone=Tone.WARNING,
             detail="error_message",
         ),
         Status.CANCELLED: StatusRule(
@@ -153,6 +174,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_CANCELLED,
             outcome=Outcome.SUCCESS,
             in_flight=False,
+            tone=Tone.STOPPED,
         ),
         # The portal stopped following; the cloud job may still finish and write the
         # object, so the export's outcome is unknown, not a success.
@@ -162,6 +184,7 @@ STATUS_TABLE: Mapping[Status, StatusRule] = MappingProxyType(
             action=Action.EXPORT_ABANDONED,
             outcome=Outcome.UNKNOWN,
             in_flight=False,
+            tone=Tone.STOPPED,
             detail=REASON_DETAIL,
         ),
     }
@@ -256,10 +279,24 @@ class Export(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     job_id = models.CharField(max_length=64, blank=True)
-    progress = models.FloatField(null=True, blank=True, help_text="0..1 as the cloud reports it")
+    # The highest figure the cloud has reported for the job (`_write` never lowers it), so
+    # the bar drawn from it never moves backwards when a later answer says less.
+    progress = models.FloatField(
+        null=True, blank=True, help_text="0..1, the highest the cloud has reported"
+    )
     current_step = models.CharField(max_length=255, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
-    error_message = models.TextField(blank=True)
+    error_message = models.TextField(blank=True)  # what happened, in plain words
+    error_remedy = models.TextField(blank=True)  # what a person can do about it
+    retry_advice = models.CharField(
+        max_length=8,
+        choices=[(advice.value, advice.verdict) for advice in Retry],
+        blank=True,
+        help_text="whether sending the same export again can help",
+    )
+    # The cloud's X-Request-Id of the answer that ended or failed the export: what the
+    # provider's support asks for.
+    cloud_request_id = models.CharField(max_length=128, blank=True)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -344,6 +381,25 @@ class Export(models.Model):
     @property
     def is_succeeded(self) -> bool:
         return self.status == Status.SUCCEEDED
+
+    @property
+    def tone(self) -> Tone:
+        return self.rule.tone
+
+    @property
+    def is_stopped(self) -> bool:
+        """Ended because a person said so: cancelled before the POST, or no longer followed."""
+        return self.rule.tone == Tone.STOPPED
+
+    @property
+    def is_rejected(self) -> bool:
+        """The cloud refused the export POST: nothing was ever started."""
+        return self.status == Status.REJECTED
+
+    @property
+    def retry(self) -> Retry:
+        """Whether the same export sent again can help, as the failure recorded it."""
+        return Retry(self.retry_advice) if self.retry_advice else Retry.MAYBE
 
     @property
     def is_failed(self) -> bool:
@@ -447,6 +503,11 @@ class Export(models.Model):
         every `guard` value."""
         now = timezone.now()
         changes = {"updated_at": now, **changes}
+        if "progress" in changes and self.progress is not None:
+            # A high-water mark: a later answer that reports less (or nothing) keeps the
+            # figure already shown. Only polls write `progress`, and the `next_poll_at` guard
+            # lets one poll write at a time, so `self.progress` is the row's as loaded.
+            changes["progress"] = max(self.progress, changes["progress"] or 0.0)
         if to is not None:
             to = Status(to)
             if to not in self.rule.next:
@@ -494,7 +555,13 @@ class Export(models.Model):
         """The job id and error a status change carries, as they are after the change."""
         facts = {
             name: changes.get(name, getattr(self, name))
-            for name in ("job_id", "error_code", "error_message", "submit_attempts")
+            for name in (
+                "job_id",
+                "error_code",
+                "error_message",
+                "cloud_request_id",
+                "submit_attempts",
+            )
         }
         return {name: value for name, value in facts.items() if value not in ("", None)}
 

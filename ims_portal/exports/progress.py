@@ -6,64 +6,161 @@ import math
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.utils import timezone
 
 from ims_portal.exports import eta
-from ims_portal.exports.models import Export, Status
+from ims_portal.exports.models import Export, Status, Tone
 from ims_portal.exports.workflow import is_stalled
 
-PHASES = ("Queued", "Submitted", "Initializing", "Running", "Done")
+# The cloud's INIT is the phase "Submitted": the job exists and has not started running.
+PHASES = ("Queued", "Submitting", "Submitted", "Running", "Done")
+# The timestamp each phase stamps when the export enters it: the proof it got there.
+PHASE_STAMPS = ("created_at", "submitting_at", "submitted_at", "running_at", "finished_at")
+DONE = len(PHASES) - 1
 THROUGHPUT_CACHE_KEY = "exports:throughput:v2"
 THROUGHPUT_CACHE_SECONDS = 60
 THROUGHPUT_SAMPLE = 20  # past exports the prior takes the median of
 THROUGHPUT_BAND = 4  # "of similar size": within this factor either way
 
 
+class Mark(StrEnum):
+    """What the phase strip says of one phase."""
+
+    PASSED = "done"  # the export went through it (its timestamp says so)
+    CURRENT = "current"  # where the export is now
+    TODO = "todo"  # not reached
+    UNSEEN = "unseen"  # left behind without the portal ever seeing it (a quick cloud job)
+    HALTED = "halted"  # where it ended without a file: failed, refused, unknown, stopped
+
+
+class Basis(StrEnum):
+    """Where the bar's figure comes from."""
+
+    CLOUD = "cloud"  # the cloud's own percentage, its highest so far
+    FINISHED = "finished"  # the export succeeded: 100%
+    NONE = "none"  # no figure yet: the bar is indeterminate, the phase strip tells
+
+
+class Phase(NamedTuple):
+    name: str
+    state: Mark
+
+    @property
+    def is_current(self) -> bool:
+        return self.state == Mark.CURRENT
+
+    @property
+    def is_halted(self) -> bool:
+        return self.state == Mark.HALTED
+
+    @property
+    def is_unseen(self) -> bool:
+        return self.state == Mark.UNSEEN
+
+
+# What the strip says beside the phase an export ended in, by the export's tone; a rejected
+# export's Submitting phase says "refused" instead (nothing ever ran).
+HALT_NOTES = {
+    Tone.ERROR: "failed here",
+    Tone.WARNING: "outcome unknown",
+    Tone.STOPPED: "stopped here",
+}
+REFUSED_NOTE = "refused by the cloud"
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
-    phase: int  # index into PHASES
-    percent: int  # what the bar shows, 0..100
-    from_cloud: bool  # percent is the cloud's own figure
+    phase: int  # index into PHASES of the phase the export is in (or ended in)
+    phases: tuple[Phase, ...]
+    percent: int | None  # what the bar shows, 0..100; None: no figure to show
+    basis: Basis
+    show_bar: bool  # whether the page draws a bar at all
+    halt_note: str  # the words beside a halted phase
     elapsed: timedelta
     remaining: timedelta | None
     stalled: bool
 
     @property
-    def phases(self) -> list[tuple[str, str]]:
-        """(name, state) pairs, state being "done", "current" or "todo"."""
-        return [
-            (name, "done" if i < self.phase else "current" if i == self.phase else "todo")
-            for i, name in enumerate(PHASES)
-        ]
+    def from_cloud(self) -> bool:
+        """The percentage is the cloud's own figure."""
+        return self.basis == Basis.CLOUD
+
+
+def reached(export: Export) -> int:
+    """The furthest phase the export's own timestamps prove it entered."""
+    stamped = [i for i, name in enumerate(PHASE_STAMPS[:DONE]) if getattr(export, name)]
+    return max(stamped, default=0)
 
 
 def phase_of(export: Export) -> int:
+    """The phase the export is in now, or the one it ended in.
+
+    For an export in flight that is its status; an export queued again after a refused
+    submit is back in Queued although its `submitting_at` remains. An ended one succeeded
+    into Done, or stopped in the furthest phase it had entered.
+    """
+    if export.is_succeeded:
+        return DONE
     if export.is_terminal:
-        return 4
-    if export.status == Status.RUNNING:
-        return 3
-    if export.status == Status.SUBMITTED:
-        return 2 if export.poll_count else 1
-    return 0
+        return reached(export)
+    # In flight, each phase is named as the status it stands for.
+    return PHASES.index(Status(export.status).label)
+
+
+def phases_of(export: Export) -> tuple[Phase, ...]:
+    """Each phase with its mark, from the export's timestamps, never from its status alone:
+    a phase is ticked only if the export is known to have entered it."""
+    current = phase_of(export)
+    halted = export.is_terminal and not export.is_succeeded
+    marks = []
+    for i, name in enumerate(PHASES):
+        if i == current:
+            mark = Mark.HALTED if halted else Mark.CURRENT
+        elif i > current:
+            mark = Mark.TODO
+        elif getattr(export, PHASE_STAMPS[i]):
+            mark = Mark.PASSED
+        else:
+            mark = Mark.UNSEEN
+        marks.append(Phase(name, mark))
+    return tuple(marks)
+
+
+def percent_of(export: Export) -> tuple[int | None, Basis]:
+    """The bar's figure and where it comes from.
+
+    Only the cloud's figure is shown, and `progress` keeps the highest it reported, so the
+    bar never moves backwards. Before the cloud gives a figure there is none: any estimate
+    from the phase could stand above the cloud's first figure (the job may start at 0%) and
+    the bar would then fall back, so the bar is indeterminate and the strip tells the phase.
+    """
+    if export.is_succeeded:
+        return 100, Basis.FINISHED
+    if export.progress is not None:
+        # Rounded down (99.6% is not done), past float noise (0.29 * 100 is 28.999...).
+        return min(math.floor(100 * export.progress + 1e-9), 99), Basis.CLOUD
+    return None, Basis.NONE
 
 
 def progress_of(export: Export, now: datetime | None = None) -> Progress:
+    """Everything the status fragment shows of how far the export is, read from `export`
+    alone, so every part of one page agrees."""
     now = now or timezone.now()
-    phase = phase_of(export)
-    from_cloud = export.progress is not None
-    if export.status == Status.SUCCEEDED:
-        percent = 100
-    elif export.progress is not None:
-        percent = round(100 * export.progress)
-    else:
-        percent = (0, 5, 10, 15, 100)[phase]
+    percent, basis = percent_of(export)
+    note = REFUSED_NOTE if export.is_rejected else HALT_NOTES.get(export.tone, "")
     return Progress(
-        phase=phase,
+        phase=phase_of(export),
+        phases=phases_of(export),
         percent=percent,
-        from_cloud=from_cloud,
+        basis=basis,
+        # A rejected export never started; an ended one without a figure has no place the
+        # bar stopped at, and an indeterminate bar would pretend it is still busy.
+        show_bar=not export.is_rejected and (export.is_in_flight or percent is not None),
+        halt_note=note,
         elapsed=export.elapsed(now),
         remaining=None if export.is_terminal else remaining_time(export, now),
         stalled=is_stalled(export, now),

@@ -33,6 +33,7 @@ from ims_portal.pages import SignedInRequest, is_fragment_request, query_without
 
 HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
+CONSISTENT_READ_TRIES = 5  # an export changes a few times a minute; a page renders in milliseconds
 REFUSAL_VALUE_MAX = 1100  # characters of a refused form's values kept in the trail
 CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
 # The session's record of which rendered new-export form repeats which export, by the form's
@@ -291,11 +292,25 @@ def export_status(request: SignedInRequest, pk: int) -> HttpResponse:
 
 
 def _status_context(request: SignedInRequest, export: Export) -> dict[str, object]:
-    """What the export page and its live fragment both render."""
+    """What the export page and its live fragment both render, from one consistent read.
+
+    A worker may move the export between reading its row and reading its timeline; the page
+    would then say "queued" over a timeline that ends "rejected". A status change and its
+    audit event commit together and every write stamps `updated_at`, so a row unchanged after
+    the timeline was read agrees with it; otherwise the export is read again.
+    """
+    for _ in range(CONSISTENT_READ_TRIES):
+        events = _timeline(request, export)
+        latest = Export.objects.filter(pk=export.pk).values_list("updated_at", flat=True)
+        if list(latest) == [export.updated_at]:
+            break
+        export.refresh_from_db()
+    requested = next((e for e in events if e.action == Action.EXPORT_REQUESTED), None)
     return {
         "export": export,
         "progress": progress_of(export),
-        "audit_events": _timeline(request, export),
+        "audit_events": events,
+        "portal_request_id": requested.request_id if requested else "",
     }
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ims_portal.cloud import CloudError, Job
-from ims_portal.cloud.catalogue import explain
+from ims_portal.cloud.catalogue import Explanation, Retry, explain
 from ims_portal.cloud.models import JobStatus
 from ims_portal.exports.models import Export, Status
 
@@ -28,6 +28,35 @@ def human_error(code: str, fallback: str) -> str:
         return fallback
     explanation = explain(code)
     return f"{explanation.message} {explanation.remedy}".strip() or fallback
+
+
+# An export of unknown outcome has one remedy, whatever the error: find out before acting.
+CHECK_FIRST = (
+    "Check in the OBS and IMS consoles whether the file exists or an export job of the image is"
+    " running before exporting it again."
+)
+
+
+def failure_facts(
+    explanation: Explanation,
+    what: str,
+    *,
+    retry: Retry | None = None,
+    remedy: str | None = None,
+    request_id: str = "",
+) -> dict[str, Any]:
+    """What a failure records on the export, so its page can say what happened (`what`),
+    whether sending it again can help, what to do, and the cloud's request id to quote."""
+    return {
+        "error_message": what,
+        "error_remedy": explanation.remedy if remedy is None else remedy,
+        "retry_advice": retry or explanation.retry,
+        "cloud_request_id": request_id,
+    }
+
+
+def _explain(error: CloudError) -> Explanation:
+    return explain(error.code, status=error.status)
 
 
 def poll_delay(poll_count: int) -> float:
@@ -51,24 +80,44 @@ def record_submit_failure(export: Export, error: CloudError) -> float | None:
     - The cloud surely did not act (refused connection, 429, 503): back to `queued` and
       try again later, until the attempts run out, then `failed`.
     """
-    message = human_error(error.code, error.message)
+    explanation = _explain(error)
+    message = explanation.message if error.code else error.message or explanation.message
     if error.outcome_unknown:
+        # Whether to send it again is exactly what a person has to find out first.
         export.transition(
             Status.UNKNOWN,
+            **failure_facts(
+                explanation,
+                f"The cloud did not confirm the export ({error}). {message}",
+                retry=Retry.MAYBE,
+                remedy=CHECK_FIRST,
+                request_id=error.request_id,
+            ),
             error_code=error.code,
-            error_message=f"The cloud did not confirm the export ({error}). {message}",
         )
         return None
     if not error.retryable:
-        export.transition(Status.REJECTED, error_code=error.code, error_message=message)
+        export.transition(
+            Status.REJECTED,
+            **failure_facts(explanation, message, request_id=error.request_id),
+            error_code=error.code,
+        )
         return None
     if export.submit_attempts < settings.EXPORT_SUBMIT_RETRIES:
-        export.transition(Status.QUEUED, error_code=error.code, error_message=message)
+        export.transition(
+            Status.QUEUED, error_code=error.code, error_message=human_error(error.code, message)
+        )
         return submit_retry_delay(export.submit_attempts)
+    # The cloud surely never acted on any of the attempts: it was unavailable, which passes.
     export.transition(
         Status.FAILED,
+        **failure_facts(
+            explanation,
+            f"The cloud was unavailable after {export.submit_attempts} attempts. {message}",
+            retry=Retry.HELPS,
+            request_id=error.request_id,
+        ),
         error_code=error.code,
-        error_message=f"The cloud was unavailable after {export.submit_attempts} attempts. {message}",
     )
     return None
 
@@ -95,12 +144,19 @@ def record_poll_refusal(export: Export, error: CloudError) -> bool:
     if refusals < settings.EXPORT_POLL_GIVE_UP_AFTER:
         export.record_poll(next_poll_due(export), poll_refusals=refusals)
         return False
+    explanation = _explain(error)
     export.transition(
         Status.UNKNOWN,
         poll_refusals=refusals,
         error_code=error.code,
-        error_message=f"The cloud refused {refusals} times to say how job {export.job_id} "
-        f"is doing ({error}). {human_error(error.code, '')}".strip(),
+        **failure_facts(
+            explanation,
+            f"The cloud refused {refusals} times to say how job {export.job_id} "
+            f"is doing ({error}). {explanation.message if error.code else ''}".strip(),
+            retry=Retry.MAYBE,
+            remedy=CHECK_FIRST,
+            request_id=error.request_id,
+        ),
     )
     return True
 
@@ -128,13 +184,20 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
         fields["last_change_at"] = now
     if job.status == JobStatus.SUCCESS:
         fields["progress"] = 1.0
+        fields["cloud_request_id"] = job.request_id
         export.transition(Status.SUCCEEDED, **fields)
     elif job.status == JobStatus.FAIL:
+        explanation = explain(job.error_code)
+        what = explanation.message if job.error_code else job.fail_reason or explanation.message
         export.transition(
             Status.FAILED,
             error_code=job.error_code,
-            error_message=human_error(job.error_code, job.fail_reason)
-            + (f" (cloud: {job.fail_reason})" if job.fail_reason and job.error_code else ""),
+            **failure_facts(
+                explanation,
+                what
+                + (f" (cloud: {job.fail_reason})" if job.fail_reason and job.error_code else ""),
+                request_id=job.request_id,
+            ),
             **fields,
         )
     else:

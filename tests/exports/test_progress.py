@@ -85,7 +85,16 @@ def test_with_no_history_and_no_percentage_the_time_left_is_unknown(alice, make_
 
 
 def test_an_ended_export_shows_done_and_no_time_left(alice, make_export):
-    export = make_export(alice, status=Status.SUCCEEDED, finished_at=timezone.now())
+    now = timezone.now()
+    # An export that went the whole way: its timestamps say it passed every phase.
+    export = make_export(
+        alice,
+        status=Status.SUCCEEDED,
+        submitting_at=now - timedelta(seconds=30),
+        submitted_at=now - timedelta(seconds=29),
+        running_at=now - timedelta(seconds=20),
+        finished_at=now,
+    )
     progress = progress_of(Export.objects.get(pk=export.pk))
     assert progress.phase == 4 and progress.percent == 100 and progress.remaining is None
     assert [state for _, state in progress.phases] == ["done"] * 4 + ["current"]

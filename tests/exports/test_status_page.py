@@ -150,7 +150,7 @@ def test_an_unknown_export_says_what_the_portal_knows_and_what_to_check(
     assert "It gave no job id." in html
     assert "What to check, and where" in html
     assert export.destination in html and export.image_id in html
-    assert "Dismiss" in html
+    assert "Stop following" in html
 
 
 def test_a_cancelled_export_is_grey_and_says_nothing_reached_the_cloud(

@@ -42,7 +42,10 @@ DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = secret("SECRET_KEY", default="dev-only-not-secret" if DEBUG else None)
 if not SECRET_KEY:
-    raise ImproperlyConfigured("Set SECRET_KEY (or SECRET_KEY_FILE) when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: set SECRET_KEY (or SECRET_KEY_FILE), "
+        "or DEBUG=true in a development checkout."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 

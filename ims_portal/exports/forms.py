@@ -8,14 +8,32 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils.html import format_html
+from django.utils.html import format_html, strip_tags
 
 from ims_portal.cloud import CloudError, ConfigurationError, Image, NotFound
 from ims_portal.exports import rules
 from ims_portal.exports.cloud_access import export_policy, get_client, image_choices
 from ims_portal.exports.models import Export, ExportQuerySet, Status
 
-FORMAT_CHOICES = [("", "—"), *[(f, f) for f in rules.FILE_FORMATS]]
+NO_FORMAT_LABEL = "—"
+# What the format field shows while fast export is on: it sends no format, and says so.
+FAST_FORMAT_LABEL = f"{rules.QUICK_EXPORT_FORMAT.upper()} (fast export)"
+FORMAT_CHOICES = [("", NO_FORMAT_LABEL), *[(f, f) for f in rules.FILE_FORMATS]]
+# Where each field's entry in the error summary leads: the control to fix.
+IMAGE_PICKER_ID = "image-picker"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SummaryEntry:
+    """One line of the error summary above a refused form; `anchor` is the id of its field
+    ("" for an error of the whole form)."""
+
+    anchor: str
+    label: str
+    message: str
+
+
+CHECKED_FIELD_ORDER = (rules.IMAGE, rules.BUCKET, rules.FILE_NAME, rules.FILE_FORMAT, rules.QUICK)
 
 
 class ExportForm(forms.Form):
@@ -27,7 +45,7 @@ class ExportForm(forms.Form):
     """
 
     image = forms.CharField(
-        max_length=64, error_messages={"required": "Choose the image to export."}
+        label="Image", max_length=64, error_messages={"required": "Choose the image to export."}
     )
     bucket = forms.CharField(
         label="OBS bucket",
@@ -71,6 +89,17 @@ class ExportForm(forms.Form):
         self.fresh_image = fresh_image
         self.image_record: Image | None = None
         self.cloud_unreachable = False
+        if self._quick_chosen():
+            # A disabled select sends nothing, which is what fast export wants: no format.
+            file_format = self.fields["file_format"]
+            assert isinstance(file_format, forms.ChoiceField)
+            file_format.choices = [("", FAST_FORMAT_LABEL), *FORMAT_CHOICES[1:]]
+            file_format.widget.attrs["disabled"] = True
+
+    def _quick_chosen(self) -> bool:
+        if self.is_bound:
+            return bool(self.data.get(self.add_prefix("quick")))
+        return bool(self.initial.get("quick"))
 
     def clean_bucket(self) -> str:
         bucket: str = self.cleaned_data["bucket"].strip()
@@ -102,6 +131,17 @@ class ExportForm(forms.Form):
         return data
 
     @property
+    def error_summary(self) -> list[SummaryEntry]:
+        """Every message of a refused submit, in the page's order, each with the id of the
+        field it is about, for the summary the page puts (and focuses) above the form."""
+        entries = [SummaryEntry("", "", strip_tags(str(m))) for m in self.non_field_errors()]
+        for name in CHECKED_FIELD_ORDER:
+            anchor = IMAGE_PICKER_ID if name == rules.IMAGE else self[name].id_for_label
+            label = str(self.fields[name].label or name.capitalize())
+            entries += [SummaryEntry(anchor, label, strip_tags(str(m))) for m in self[name].errors]
+        return entries
+
+    @property
     def browser_rules(self) -> dict[str, Any]:
         """What the new-export page's script repeats for instant feedback, as JSON data.
 
@@ -118,6 +158,7 @@ class ExportForm(forms.Form):
             },
             "extensions": list(rules.FILE_EXTENSIONS),
             "fast_export_format": rules.QUICK_EXPORT_FORMAT,
+            "format_labels": {"none": NO_FORMAT_LABEL, "fast": FAST_FORMAT_LABEL},
             "notes": {
                 "needs_fast_export": f"This image is {self._fast_threshold} or more: "
                 "only fast export is possible.",

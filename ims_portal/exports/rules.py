@@ -282,6 +282,27 @@ def check_export(
     ]
 
 
+def written_extension(file_format: str | None, quick: bool) -> str:
+    """The extension that says how the file is written: the format, or ZVHD2's for fast
+    export; "" while no format is chosen."""
+    return QUICK_EXPORT_FORMAT if quick else (file_format or "")
+
+
+def file_name_stem(image_name: str) -> str:
+    """The part of a suggested file name taken from the image's name: spaces and slashes
+    become '-' (no folders, no leading '/'), control characters go."""
+    kept = "".join(ch for ch in image_name.strip() if ord(ch) >= 32 and ord(ch) != 127)
+    return re.sub(r"[\s/]+", "-", kept).strip("-")
+
+
+def suggested_file_name(image_name: str, file_format: str | None, quick: bool) -> str:
+    """`<image-name>.<ext>`, the file name the new-export form proposes; the page's script
+    joins the same two parts (the stem from the picker, the extension rule above)."""
+    stem = file_name_stem(image_name)
+    extension = written_extension(file_format, quick)
+    return f"{stem}.{extension}" if extension else stem
+
+
 def size_label(size: int) -> str:
     """A policy size as people read it in messages: `128 GB`, `1 TB`."""
     if size and size % TIB == 0:

@@ -12,7 +12,8 @@
   const bucket = form.elements.namedItem("bucket");
   const fileName = form.elements.namedItem("file_name");
   const format = form.elements.namedItem("file_format");
-  const quick = form.elements.namedItem("quick");
+  const quick = document.getElementById("id_quick");
+  const quickForced = document.getElementById("quick-forced");
   const formatNote = document.getElementById("format-note");
   const quickNote = document.getElementById("quick-note");
   const extensionWarning = document.getElementById("file-name-warning");
@@ -55,10 +56,12 @@
     return form.querySelector("input[name=image]:checked");
   }
 
+  // An image of the fast-only size: the box is checked and locked, the reason beside it, and
+  // the hidden stand-in sends the value a disabled box would not. The server still decides.
   function applyImageConstraints() {
     const image = selectedImage();
-    const mustQuick = image && image.dataset.requiresQuick === "true";
-    const encrypted = image && image.dataset.encrypted === "true";
+    const mustQuick = Boolean(image && image.dataset.requiresQuick === "true");
+    const encrypted = Boolean(image && image.dataset.encrypted === "true");
     if (mustQuick) {
       quick.checked = true;
       say(quickNote, RULES.notes.needs_fast_export);
@@ -68,10 +71,12 @@
     } else {
       say(quickNote, "");
     }
-    quick.disabled = Boolean(encrypted) && !mustQuick;
+    quick.disabled = mustQuick || encrypted;
+    quickForced.disabled = !mustQuick;
     applyQuick();
   }
 
+  // Fast export sends no format: the select is locked and names what will be written.
   function applyQuick() {
     if (quick.checked && format.value) {
       format.value = "";
@@ -79,9 +84,36 @@
     } else if (!quick.checked) {
       say(formatNote, "");
     }
+    const noFormat = format.querySelector("option[value='']");
+    if (noFormat) noFormat.textContent = quick.checked ? RULES.format_labels.fast : RULES.format_labels.none;
     format.disabled = quick.checked;
-    format.required = !quick.checked;
     checkExtension();
+    suggestFileName();
+  }
+
+  // rules.suggested_file_name: the picker carries each image's stem, the extension follows
+  // the format. A name the user typed is theirs; only an empty field or our own last
+  // suggestion is replaced.
+  let lastSuggestion = null;
+  function suggestionFor(image) {
+    if (!image) return "";
+    const extension = quick.checked ? RULES.fast_export_format : format.value;
+    const stem = image.dataset.fileNameStem || "";
+    return extension && stem ? stem + "." + extension : stem;
+  }
+
+  function suggestFileName() {
+    const suggestion = suggestionFor(selectedImage());
+    if (!suggestion) return;
+    if (fileName.value === "" || fileName.value === lastSuggestion) {
+      if (fileName.value !== suggestion) {
+        fileName.value = suggestion;
+        // The as-you-type check follows, so a stale "enter a name" message goes.
+        fileName.dispatchEvent(new Event("change", { bubbles: true }));
+        checkExtension();
+      }
+    }
+    lastSuggestion = suggestion;
   }
 
   function checkExtension() {
@@ -109,19 +141,40 @@
     bucket.setCustomValidity(problem);
     showErrors("bucket", problem);
   });
-  quick.addEventListener("change", function () {
-    const image = selectedImage();
-    if (!quick.checked && image && image.dataset.requiresQuick === "true") {
-      quick.checked = true; // the cloud refuses a normal export of this image (IMG.0160)
-    }
-    applyQuick();
+  quick.addEventListener("change", applyQuick);
+  format.addEventListener("change", function () {
+    checkExtension();
+    suggestFileName();
   });
-  format.addEventListener("change", checkExtension);
   fileName.addEventListener("input", checkExtension);
   form.addEventListener("change", function (event) {
     if (event.target.name === "image") applyImageConstraints();
   });
   // The picker can be swapped by "Refresh list"; keep the constraints in step.
   document.body.addEventListener("htmx:afterSwap", applyImageConstraints);
+
+  // After a refused submit the page opens on the error summary: focus it, so it is read
+  // out first; each entry's link takes the focus to its field.
+  const summary = document.getElementById("error-summary");
+  if (summary) {
+    summary.addEventListener("click", function (event) {
+      const link = event.target.closest("a[href^='#']");
+      if (!link) return;
+      const target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) return;
+      const control = target.matches("input, select, textarea")
+        ? target
+        : target.querySelector("input[name=image]:checked") ||
+          target.querySelector("input[name=image]:not([disabled])");
+      if (!control || control.disabled) return;
+      event.preventDefault();
+      control.focus();
+      target.scrollIntoView({ block: "center" });
+    });
+    summary.focus();
+  }
+
+  // A re-rendered form may hold the name we would suggest: treat it as our suggestion.
+  lastSuggestion = suggestionFor(selectedImage());
   applyImageConstraints();
 })();

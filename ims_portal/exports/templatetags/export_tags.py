@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import template
 
 from ims_portal.audit.models import AuditEvent
-from ims_portal.exports import eta
+from ims_portal.exports import eta, rules
 from ims_portal.exports.models import StatusStep
 
 register = template.Library()
@@ -42,3 +42,9 @@ def status_detail(event: AuditEvent) -> str:
     the error it ended with); empty for other events."""
     step = StatusStep.from_event(event)
     return step.detail if step else ""
+
+
+@register.filter
+def file_name_stem(image_name: str) -> str:
+    """The image's part of the file name the new-export form suggests (rules.py)."""
+    return rules.file_name_stem(image_name)

@@ -57,6 +57,14 @@ class Command(BaseCommand):
         return walk
 
     def verify_file(self, path: Path) -> None:
+        try:
+            self._verify_file(path)
+        except OSError as error:
+            raise CommandError(f"{path}: {error.strerror or error}") from error
+        except UnicodeDecodeError as error:
+            raise CommandError(f"{path}: not an audit export (not UTF-8 text)") from error
+
+    def _verify_file(self, path: Path) -> None:
         with path.open(encoding="utf-8", newline="") as lines:
             try:
                 header, rows = exporting.read(lines)

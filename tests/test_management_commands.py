@@ -1,0 +1,104 @@
+"""Every management command the README names runs as written in a development checkout, and
+a setting or database that is really missing ends it with one line that names it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.startup.helpers import DEAD_REDIS, ROOT, bare_env, run
+
+MANAGE = str(ROOT / "manage.py")
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python manage.py args` from a shell that has only `env` set."""
+    return run([MANAGE, *args], bare_env(**env), ROOT)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def development(tmp_path) -> dict[str, str]:
+    """A development checkout's environment as the README has it: DEBUG on, nothing else
+    (a fresh var folder of its own, so the SQLite database starts empty)."""
+    return {"DEBUG": "true", "IMS_VAR_DIR": str(tmp_path / "var"), "REDIS_URL": DEAD_REDIS}
+
+
+def test_without_any_variable_a_command_names_the_missing_secret_key_in_one_line():
+    result = manage("verify_audit")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line.startswith("manage.py: SECRET_KEY is not set")
+    assert "DEBUG=true" in line
+    assert result.stdout == ""
+
+
+def test_the_same_holds_for_djangos_own_commands():
+    result = manage("check")
+    assert result.returncode == 2
+    assert "SECRET_KEY" in one_line_error(result)
+
+
+def test_the_readme_commands_run_in_a_fresh_development_checkout(development, tmp_path):
+    before = manage("verify_audit", **development)
+    assert before.returncode == 2
+    assert "run `manage.py migrate` first" in one_line_error(before)
+
+    steps = [
+        ("migrate", "--noinput"),
+        ("create_demo_users",),
+        ("check",),
+        ("verify_audit",),
+    ]
+    for step in steps:
+        result = manage(*step, **development)
+        assert result.returncode == 0, (step, result.stderr)
+        assert "Traceback" not in result.stderr, (step, result.stderr)
+    assert (tmp_path / "var" / "db.sqlite3").is_file()
+
+    superuser = manage(
+        "createsuperuser",
+        "--noinput",
+        **development,
+        DJANGO_SUPERUSER_USERNAME="root-admin",
+        DJANGO_SUPERUSER_EMAIL="root@example.com",
+        DJANGO_SUPERUSER_PASSWORD="a-long-break-glass-password",
+    )
+    assert superuser.returncode == 0, superuser.stderr
+    verified = manage("verify_audit", **development)
+    assert verified.returncode == 0, verified.stderr
+    assert "the audit chain is unbroken" in verified.stdout
+
+
+def test_an_export_file_that_is_not_there_is_one_line_not_a_traceback(development, tmp_path):
+    assert manage("migrate", "--noinput", **development).returncode == 0
+    result = manage("verify_audit", "--file", str(tmp_path / "missing.csv"), **development)
+    assert result.returncode == 1
+    assert (
+        one_line_error(result)
+        == f"CommandError: {tmp_path / 'missing.csv'}: No such file or directory"
+    )
+
+
+def test_a_database_that_does_not_answer_is_one_line_naming_it(development):
+    result = manage(
+        "verify_audit", **development, DATABASE_URL="postgres://postgres@127.0.0.1:1/nothing"
+    )
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line.startswith("manage.py: the database could not be used:")
+    assert "port 1" in line
+
+
+def test_traceback_still_shows_the_whole_story_when_asked_for():
+    result = manage("verify_audit", "--traceback")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr

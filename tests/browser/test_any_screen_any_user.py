@@ -70,6 +70,12 @@ ROUTES: dict[Status, list[tuple[Status, dict[str, object]]]] = {
         (Status.UNKNOWN, {"error_message": "The worker stopped while submitting."}),
     ],
     Status.CANCELLED: [(Status.CANCELLED, {})],
+    Status.ABANDONED: [
+        (Status.SUBMITTING, {"submit_attempts": 1}),
+        (Status.SUBMITTED, {"job_id": "ff8080828f3c2e6b018f4a5b6c7d0005"}),
+        (Status.RUNNING, {"progress": 0.3}),
+        (Status.ABANDONED, {"reason": "The change window closed; checked in the console."}),
+    ],
 }
 
 
@@ -124,6 +130,22 @@ def export_page(status: Status) -> Opener:
     return open_
 
 
+def abandon_page(page, world: World) -> None:
+    export = world.export_in(Status.RUNNING)
+    page.goto(world.url + reverse("exports:abandon", args=[export.pk]))
+
+
+def abandon_refused(page, world: World) -> None:
+    abandon_page(page, world)
+    page.click("form[action$='/abandon/'] button[type=submit]")
+    page.wait_for_selector("#errors-reason .error")
+
+
+def retry_prefill(page, world: World) -> None:
+    export = world.export_in(Status.REJECTED)
+    page.goto(world.url + reverse("exports:new") + f"?retry={export.pk}")
+
+
 def refused_new_export(page, world: World) -> None:
     page.goto(world.url + reverse("exports:new"))
     page.fill("#id_bucket", "Bad_Bucket")
@@ -161,6 +183,12 @@ SCREENS = [
     Screen("audit-trail", "carol", visit("/audit/", prepare=World.some_exports)),
     Screen("audit-trail-empty", "carol", visit("/audit/?q=nothing-like-this")),
     Screen("audit-event", "carol", audit_event_page),
+    Screen("overview-empty", "alice", visit("/")),
+    Screen("overview-busy", "alice", visit("/", prepare=World.some_exports)),
+    Screen("overview-auditor", "carol", visit("/", prepare=World.some_exports)),
+    Screen("abandon", "alice", abandon_page),
+    Screen("abandon-refused", "alice", abandon_refused),
+    Screen("new-export-retry", "alice", retry_prefill),
 ]
 
 

@@ -127,7 +127,7 @@ def test_an_unknown_export_is_amber_and_says_what_to_check_where(
     assert "It gave no job id." in help_text
     assert "OBS console" in help_text and "IMS console" in help_text
     assert seed.SMALL_DEBIAN in help_text
-    assert page.is_visible("#export-status button:text('Dismiss')")
+    assert page.is_visible("#export-status a:text('Stop following')")
     assert page.csp_violations == []
 
 

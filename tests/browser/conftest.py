@@ -27,9 +27,10 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser) -> Iterator[object]:
-    context = browser.new_context()
+def open_page(browser, **context_options: object) -> Iterator[object]:
+    """A page in a context of its own that records CSP violations in `csp_violations`; the
+    context closes when the caller's fixture ends."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.csp_violations = []
@@ -41,6 +42,11 @@ def page(browser) -> Iterator[object]:
     )
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    yield from open_page(browser)
 
 
 def sign_in(page, live_server, username: str, password: str) -> None:

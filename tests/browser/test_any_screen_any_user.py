@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from ims_portal.audit.models import AuditEvent
 from ims_portal.exports.models import Export, Status
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import open_page, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -237,18 +237,7 @@ def axe_page(browser):
 @pytest.fixture
 def phone_page(browser):
     """An ordinary page (CSP in force) on a phone-sized screen, recording CSP reports."""
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.csp_violations = []
-    page.on(
-        "console",
-        lambda message: (
-            "Content Security Policy" in message.text and page.csp_violations.append(message.text)
-        ),
-    )
-    yield page
-    context.close()
+    yield from open_page(browser, viewport=PHONE)
 
 
 def keep_screenshot(page, screen: Screen, width: str) -> None:

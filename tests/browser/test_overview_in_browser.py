@@ -48,12 +48,14 @@ def test_the_overviews_bars_move_live_with_one_poll_for_all_of_them(
     started = time.monotonic()
     while page.get_attribute("#overview-live", "data-in-flight") == "yes":
         assert time.monotonic() - started < 60, "the exports did not end in time"
-        for row in rows.all():
-            bar = row.locator("progress")
-            if bar.count():
-                seen.setdefault(row.get_attribute("data-export"), set()).add(
-                    bar.get_attribute("value")
-                )
+        # Read every row in one go: a swap between two separate reads could take a bar away.
+        for export_id, value in page.eval_on_selector_all(
+            "#overview-live .live-export",
+            "rows => rows.map(row => [row.dataset.export,"
+            " row.querySelector('progress')?.getAttribute('value') ?? null])",
+        ):
+            if value is not None:
+                seen.setdefault(export_id, set()).add(value)
         page.wait_for_timeout(200)
     watched = time.monotonic() - started
 

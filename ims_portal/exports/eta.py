@@ -5,8 +5,8 @@ Two sources, weighed against each other:
 - the cloud's percentage over time (`Sample`s taken at each poll): a rate fitted over the
   recent half of the samples, so a job that speeds up or slows down is followed, while one
   noisy reading does not swing it;
-- a prior: how long exports alike (format, fast or not, size band) took before, which is
-  all there is before the percentage moves, or when the cloud gives no percentage at all.
+- a prior: how long exports alike (same format, fast or not) took before, for this size,
+  which is all there is before the percentage moves, or when the cloud gives no percentage.
 
 What the page shows is a `Shown` estimate, worked out by the poll (never by a page view) and
 counted down from its time between polls. Once shown, a new estimate stays within `FACTOR`

@@ -21,8 +21,15 @@ PHASES = ("Queued", "Submitting", "Submitted", "Running", "Done")
 # The timestamp each phase stamps when the export enters it: the proof it got there.
 PHASE_STAMPS = ("created_at", "submitting_at", "submitted_at", "running_at", "finished_at")
 DONE = len(PHASES) - 1
+# The prior: how long past exports alike took, from the submit to the end, as a straight
+# line in the size (a fixed part plus a part per byte), fitted over the last few.
+PRIOR_CACHE_SECONDS = 60  # how long the prior's figures are reused: every poll asks
+DURATION_CACHE_KEY = "exports:duration:v1"
+DURATION_SAMPLE = 30  # past succeeded exports of the same format (fast or not) fitted over
+DURATION_MIN_POINTS = 3  # fewer cannot tell a fixed part from noise
+DURATION_MIN_SPREAD = 2  # the largest of them at least this many times the smallest
+# Its fallback while the line cannot be fitted: their median bytes/s near this size.
 THROUGHPUT_CACHE_KEY = "exports:throughput:v2"
-THROUGHPUT_CACHE_SECONDS = 60
 THROUGHPUT_SAMPLE = 20  # past exports the prior takes the median of
 THROUGHPUT_BAND = 4  # "of similar size": within this factor either way
 
@@ -187,7 +194,9 @@ def eta_fields(export: Export, fraction: float | None, now: datetime) -> dict[st
         samples = eta.add_sample(samples, now.timestamp(), fraction)
         fields["progress_samples"] = samples
     started = export.submitted_at or export.submitting_at or export.created_at
-    rate = throughput(export.image_size, quick=export.quick, file_format=export.file_format)
+    expected = expected_duration(
+        export.image_size, quick=export.quick, file_format=export.file_format
+    )
     previous = (
         eta.Shown(export.eta_seconds, export.eta_at.timestamp(), export.eta_prior_only)
         if export.eta_seconds is not None and export.eta_at is not None
@@ -198,7 +207,7 @@ def eta_fields(export: Export, fraction: float | None, now: datetime) -> dict[st
         samples,
         now=now.timestamp(),
         spent=max((now - started).total_seconds(), 0.0),
-        expected_total=export.image_size / rate if rate else None,
+        expected_total=expected,
     )
     if shown is not None and shown != previous:
         fields.update(
@@ -209,10 +218,89 @@ def eta_fields(export: Export, fraction: float | None, now: datetime) -> dict[st
     return fields
 
 
+class DurationLine(NamedTuple):
+    """Seconds an export takes from the submit to the end: `fixed + per_byte * size`."""
+
+    fixed: float  # what any export costs whatever its size (scheduling, snapshot, set-up)
+    per_byte: float
+
+    def at(self, size: int) -> float:
+        return self.fixed + self.per_byte * size
+
+
+def fit_duration(points: list[tuple[int, float]]) -> DurationLine | None:
+    """The least-squares line through (size, seconds) `points`, or None where they cannot
+    carry one: too few, sizes too alike to part the fixed cost from the per-byte one, or
+    larger exports not taking longer. A fixed part below zero means no fixed part: the line
+    is then fitted through the origin (the best line with `fixed >= 0`)."""
+    sizes = [size for size, _ in points]
+    if len(points) < DURATION_MIN_POINTS or min(sizes) <= 0:
+        return None
+    if max(sizes) < DURATION_MIN_SPREAD * min(sizes):
+        return None
+    mean_size = statistics.fmean(sizes)
+    mean_seconds = statistics.fmean(seconds for _, seconds in points)
+    spread = sum((size - mean_size) ** 2 for size in sizes)
+    per_byte = sum((size - mean_size) * (s - mean_seconds) for size, s in points) / spread
+    fixed = mean_seconds - per_byte * mean_size
+    if fixed < 0:
+        fixed = 0.0
+        per_byte = sum(size * s for size, s in points) / sum(size**2 for size in sizes)
+    if per_byte <= 0:
+        return None
+    return DurationLine(fixed, per_byte)
+
+
+def duration_line(*, quick: bool, file_format: str) -> DurationLine | None:
+    """The line fitted over the last `DURATION_SAMPLE` succeeded exports of this format,
+    fast or not, whatever their size. Cached briefly, one per (format, fast), the lack of
+    one too: every poll of every export asks."""
+    key = f"{DURATION_CACHE_KEY}:{int(quick)}:{file_format}"
+    cached = cache.get(key)
+    if cached is None:
+        recent = (
+            Export.objects.filter(
+                status=Status.SUCCEEDED,
+                quick=quick,
+                file_format=file_format,
+                submitted_at__isnull=False,
+                finished_at__isnull=False,
+            )
+            .order_by("-finished_at")
+            .values_list("image_size", "submitted_at", "finished_at")[:DURATION_SAMPLE]
+        )
+        points = [
+            (size, seconds)
+            for size, submitted, finished in recent
+            if size > 0
+            and finished is not None
+            and submitted is not None
+            and (seconds := (finished - submitted).total_seconds()) > 0
+        ]
+        line = fit_duration(points)
+        cached = tuple(line) if line else ()  # () is "no line", a cached answer too
+        cache.set(key, cached, PRIOR_CACHE_SECONDS)
+    return DurationLine(*cached) if cached else None
+
+
+def expected_duration(image_size: int, *, quick: bool, file_format: str) -> float | None:
+    """Seconds an export of `image_size` bytes is expected to take from the submit to the
+    end, from past exports alike (`duration_line`); while no line can be fitted, from their
+    median `throughput` near this size. None with no history at all."""
+    line = duration_line(quick=quick, file_format=file_format)
+    if line is not None:
+        seconds = line.at(image_size)
+    else:
+        rate = throughput(image_size, quick=quick, file_format=file_format)
+        seconds = image_size / rate if rate else 0.0
+    return seconds if seconds > 0 else None  # no export takes no time: that is no prior
+
+
 def throughput(image_size: int, *, quick: bool, file_format: str) -> float | None:
-    """Bytes per second that past exports alike took, from the submit to the end: the
-    median of the last few succeeded ones of the same format (fast or not) within a factor
-    of `THROUGHPUT_BAND` of this size. Cached briefly: every poll of every export asks."""
+    """Bytes per second that past exports alike took, from the submit to the end (the
+    prior's fallback, see `expected_duration`): the median of the last few succeeded ones
+    of the same format (fast or not) within a factor of `THROUGHPUT_BAND` of this size.
+    Cached briefly: every poll of every export asks."""
     band = round(math.log2(max(image_size, 1)))
     key = f"{THROUGHPUT_CACHE_KEY}:{int(quick)}:{file_format}:{band}"
     rate = cache.get(key)
@@ -238,5 +326,5 @@ def throughput(image_size: int, *, quick: bool, file_format: str) -> float | Non
             and (seconds := (finished - submitted).total_seconds()) > 0
         ]
         rate = statistics.median(rates) if rates else 0.0
-        cache.set(key, rate, THROUGHPUT_CACHE_SECONDS)
+        cache.set(key, rate, PRIOR_CACHE_SECONDS)
     return float(rate) or None

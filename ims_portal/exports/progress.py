@@ -251,6 +251,26 @@ def fit_duration(points: list[tuple[int, float]]) -> DurationLine | None:
     return DurationLine(fixed, per_byte)
 
 
+def past_durations(limit: int, **filters: Any) -> list[tuple[int, float]]:
+    """(size in bytes, seconds from the submit to the end) of the latest `limit` succeeded
+    exports that match `filters`: what both priors learn from."""
+    recent = (
+        Export.objects.filter(
+            status=Status.SUCCEEDED, submitted_at__isnull=False, finished_at__isnull=False
+        )
+        .filter(**filters)
+        .order_by("-finished_at")
+        .values_list("image_size", "submitted_at", "finished_at")[:limit]
+    )
+    return [
+        (size, seconds)
+        for size, submitted, finished in recent
+        if finished is not None
+        and submitted is not None
+        and (seconds := (finished - submitted).total_seconds()) > 0
+    ]
+
+
 def duration_line(*, quick: bool, file_format: str) -> DurationLine | None:
     """The line fitted over the last `DURATION_SAMPLE` succeeded exports of this format,
     fast or not, whatever their size. Cached briefly, one per (format, fast), the lack of
@@ -258,26 +278,8 @@ def duration_line(*, quick: bool, file_format: str) -> DurationLine | None:
     key = f"{DURATION_CACHE_KEY}:{int(quick)}:{file_format}"
     cached = cache.get(key)
     if cached is None:
-        recent = (
-            Export.objects.filter(
-                status=Status.SUCCEEDED,
-                quick=quick,
-                file_format=file_format,
-                submitted_at__isnull=False,
-                finished_at__isnull=False,
-            )
-            .order_by("-finished_at")
-            .values_list("image_size", "submitted_at", "finished_at")[:DURATION_SAMPLE]
-        )
-        points = [
-            (size, seconds)
-            for size, submitted, finished in recent
-            if size > 0
-            and finished is not None
-            and submitted is not None
-            and (seconds := (finished - submitted).total_seconds()) > 0
-        ]
-        line = fit_duration(points)
+        points = past_durations(DURATION_SAMPLE, quick=quick, file_format=file_format)
+        line = fit_duration([(size, seconds) for size, seconds in points if size > 0])
         cached = tuple(line) if line else ()  # () is "no line", a cached answer too
         cache.set(key, cached, PRIOR_CACHE_SECONDS)
     return DurationLine(*cached) if cached else None
@@ -305,26 +307,14 @@ def throughput(image_size: int, *, quick: bool, file_format: str) -> float | Non
     key = f"{THROUGHPUT_CACHE_KEY}:{int(quick)}:{file_format}:{band}"
     rate = cache.get(key)
     if rate is None:
-        recent = (
-            Export.objects.filter(
-                status=Status.SUCCEEDED,
-                quick=quick,
-                file_format=file_format,
-                image_size__gte=2**band / THROUGHPUT_BAND,
-                image_size__lte=2**band * THROUGHPUT_BAND,
-                submitted_at__isnull=False,
-                finished_at__isnull=False,
-            )
-            .order_by("-finished_at")
-            .values_list("image_size", "submitted_at", "finished_at")[:THROUGHPUT_SAMPLE]
+        points = past_durations(
+            THROUGHPUT_SAMPLE,
+            quick=quick,
+            file_format=file_format,
+            image_size__gte=2**band / THROUGHPUT_BAND,
+            image_size__lte=2**band * THROUGHPUT_BAND,
         )
-        rates = [
-            size / seconds
-            for size, submitted, finished in recent
-            if finished is not None
-            and submitted is not None
-            and (seconds := (finished - submitted).total_seconds()) > 0
-        ]
+        rates = [size / seconds for size, seconds in points]
         rate = statistics.median(rates) if rates else 0.0
         cache.set(key, rate, PRIOR_CACHE_SECONDS)
     return float(rate) or None

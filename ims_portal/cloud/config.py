@@ -5,6 +5,9 @@ either `IMS_AK` + `IMS_SK` (request signing) or `IAM_ENDPOINT` + `IAM_USERNAME` 
 `IAM_PASSWORD` + `IAM_DOMAIN` (IAM token). Blank values count as unset. Setting parts of both
 schemes is refused rather than guessed at: a half-removed old configuration is a mistake the
 operator wants to hear about, not have silently resolved.
+
+`IMS_EXPORT_API_VERSION` picks the export call: `v1` (the default, and the only one Open
+Telekom Cloud documents) or `v2.1` (documented by Huawei Cloud; same body, same answer).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from ims_portal.cloud.auth import AkSkAuth, Auth, TokenAuth
@@ -19,6 +23,10 @@ from ims_portal.cloud.errors import ConfigurationError
 
 AKSK_VARS = ("IMS_AK", "IMS_SK")
 PASSWORD_VARS = ("IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN")
+
+ExportApiVersion = Literal["v1", "v2.1"]
+EXPORT_API_VERSIONS: tuple[ExportApiVersion, ...] = get_args(ExportApiVersion)
+DEFAULT_EXPORT_API_VERSION: ExportApiVersion = "v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,7 @@ class CloudConfig:
     endpoint: str
     project_id: str
     auth: Auth
+    export_api_version: ExportApiVersion = DEFAULT_EXPORT_API_VERSION
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
@@ -81,7 +90,25 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
             "no cloud credentials: set IMS_AK and IMS_SK, or IAM_USERNAME, IAM_PASSWORD and "
             "IAM_DOMAIN (with IAM_ENDPOINT)"
         )
-    return CloudConfig(endpoint=endpoint, project_id=project_id, auth=auth)
+    return CloudConfig(
+        endpoint=endpoint,
+        project_id=project_id,
+        auth=auth,
+        export_api_version=export_api_version(value("IMS_EXPORT_API_VERSION")),
+    )
+
+
+def export_api_version(raw: str) -> ExportApiVersion:
+    """The export call's API version from `IMS_EXPORT_API_VERSION` (blank: the default)."""
+    if not raw:
+        return DEFAULT_EXPORT_API_VERSION
+    for version in EXPORT_API_VERSIONS:
+        if raw.lower() == version:
+            return version
+    raise ConfigurationError(
+        f"IMS_EXPORT_API_VERSION must be one of {', '.join(EXPORT_API_VERSIONS)} "
+        f"(default {DEFAULT_EXPORT_API_VERSION})"
+    )
 
 
 def _endpoint(raw: str, name: str) -> str:

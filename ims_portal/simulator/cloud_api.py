@@ -3,6 +3,7 @@
 - `POST /v3/auth/tokens`                 IAM: password login scoped to a project -> token
 - `GET  /v2/cloudimages`                 IMS: list images (filters, sorting, marker paging)
 - `POST /v1/cloudimages/{image_id}/file` IMS: export an image to OBS -> job id
+  (also as `POST /v2.1/cloudimages/{image_id}/file`, same body and answer)
 - `GET  /v1/{project_id}/jobs/{job_id}`  IMS: job status (the call Open Telekom Cloud documents)
 - `GET  /v1/cloudimages/job/{job_id}`    IMS: job progress (Huawei Cloud's newer call)
 
@@ -153,8 +154,8 @@ def _int_param(params: dict[str, str], name: str, default: int) -> int:
 
 
 def export_image(state: SimulatorState, request: Request, image_id: str) -> Response:
-    """`POST /v1/cloudimages/{image_id}/file`: check the body, then every export rule, then
-    start a job (see `export_rules`)."""
+    """`POST /v1/cloudimages/{image_id}/file` (or `/v2.1/...`): check the body, then every
+    export rule, then start a job (see `export_rules`)."""
     body = request.json()
     if not isinstance(body, dict):
         raise _bad_request("The request body must be a JSON object.")

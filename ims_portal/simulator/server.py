@@ -55,7 +55,10 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", re.compile(r"/v3/auth/tokens"), cloud_api.create_token, authenticated=False),
     Route("GET", re.compile(r"/v2/cloudimages"), cloud_api.list_images),
+    # The export call under both versions: Huawei Cloud documents v2.1 next to v1 (same body,
+    # same answer); Open Telekom Cloud only v1. The request log keeps the path that was used.
     Route("POST", re.compile(r"/v1/cloudimages/([^/]+)/file"), cloud_api.export_image),
+    Route("POST", re.compile(r"/v2\.1/cloudimages/([^/]+)/file"), cloud_api.export_image),
     Route(
         "GET",
         re.compile(r"/v1/cloudimages/job/([^/]+)"),

@@ -116,3 +116,41 @@ def test_an_image_id_cannot_change_the_path(sim, client: Client):
         client.export_image("../../v3/auth/tokens", "ims-exports:a", "qcow2")
     [post] = ims_requests(sim, "POST", "/file")
     assert post["path"] == "/v1/cloudimages/..%2F..%2Fv3%2Fauth%2Ftokens/file"
+
+
+def test_the_v1_export_call_is_the_default(sim, client: Client):
+    client.export_image(seed.SMALL_CENTOS, "ims-exports:v1.qcow2", "qcow2")
+
+    [post] = ims_requests(sim, "POST", "/file")
+    assert post["path"] == f"/v1/cloudimages/{seed.SMALL_CENTOS}/file"
+
+
+def test_the_v2_1_export_call_runs_to_success(sim, new_client, mode):
+    client = new_client(mode, export_api_version="v2.1")
+
+    job_id = client.export_image(seed.SMALL_CENTOS, "ims-exports:v21.qcow2", "qcow2")
+    job = wait_for_job(client, job_id)
+
+    assert job.status == "SUCCESS"
+    assert "v21.qcow2" in sim.control.objects()["ims-exports"]
+    [post] = ims_requests(sim, "POST", "/file")
+    # The simulator authenticated the call (token, or an AK/SK signature over this path).
+    assert post["path"] == f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file"
+    assert post["status"] == 200
+    assert post["auth"] == mode
+    assert post["body"] == {
+        "bucket_url": "ims-exports:v21.qcow2",
+        "file_format": "qcow2",
+        "is_quick_export": False,
+    }
+
+
+def test_the_v2_1_export_call_is_refused_like_v1(sim, new_client, mode):
+    client = new_client(mode, export_api_version="v2.1")
+
+    with pytest.raises(RequestRejected) as caught:
+        client.export_image(seed.SMALL_CENTOS, "ims-exports:existing.qcow2", "qcow2")
+
+    assert caught.value.code == "IMG.0070"
+    assert caught.value.path == f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file"
+    assert sim.control.jobs() == []

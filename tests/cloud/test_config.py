@@ -100,3 +100,34 @@ def test_a_client_from_the_environment_lists_every_image_and_exports_one_to_succ
     assert {entry["auth"] for entry in sim.control.requests(method="GET")} == {
         "aksk" if scheme == "aksk" else "token"
     }
+
+
+def test_the_export_api_version_defaults_to_v1():
+    assert Client.from_env({**BASE, **AKSK}).export_api_version == "v1"
+    blank = {**BASE, **AKSK, "IMS_EXPORT_API_VERSION": "  "}
+    assert Client.from_env(blank).export_api_version == "v1"
+
+
+@pytest.mark.parametrize("raw", ["v2.1", " V2.1 ", "v1"])
+def test_the_export_api_version_is_read_from_the_environment(raw):
+    client = Client.from_env({**BASE, **PASSWORD, "IMS_EXPORT_API_VERSION": raw})
+    assert client.export_api_version == raw.strip().lower()
+
+
+@pytest.mark.parametrize("raw", ["v2", "2.1", "v1.1", "latest"])
+def test_an_unknown_export_api_version_names_the_variable(raw):
+    with pytest.raises(ConfigurationError, match="IMS_EXPORT_API_VERSION") as caught:
+        Client.from_env({**BASE, **AKSK, "IMS_EXPORT_API_VERSION": raw})
+    assert "v1, v2.1" in str(caught.value)
+
+
+def test_an_explicit_export_api_version_wins_over_the_environment():
+    environ = {**BASE, **AKSK, "IMS_EXPORT_API_VERSION": "v2.1"}
+    assert Client.from_env(environ, export_api_version="v1").export_api_version == "v1"
+
+
+def test_the_constructor_refuses_an_unknown_export_api_version():
+    with pytest.raises(ConfigurationError, match="export_api_version"):
+        Client(
+            "https://ims.example.com", "p-1", AkSkAuth("AK", "SK", "p-1"), export_api_version="v3"
+        )  # type: ignore[arg-type]

@@ -364,3 +364,16 @@ def test_the_running_simulator_refuses_an_sdk_signed_call_with_a_changed_body(si
     assert response.status_code == 401, response.text
     assert response.json()["error_code"] == "APIGW.0301"
     assert sim.control.jobs() == []
+
+
+def test_the_running_simulator_accepts_an_sdk_signed_v2_1_export(sim):
+    body = json.dumps({"bucket_url": "ims-exports:sdk-v21.qcow2", "file_format": "qcow2"})
+
+    export = send_sdk_signed(
+        sim, "POST", f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file", body=body.encode()
+    )
+
+    assert export.status_code == 200, export.text
+    [post] = sim.control.requests(method="POST")
+    assert post["path"] == f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file"
+    assert post["auth"] == "aksk"

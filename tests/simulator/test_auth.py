@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from ims_portal.cloud import signing
 from ims_portal.simulator import seed
 from tests.simulator.conftest import TIMEOUT, get_token, signed_request
 
@@ -137,3 +138,44 @@ def test_every_response_carries_a_request_id(sim, ims):
     ids = [response.headers["X-Request-Id"] for response in responses]
     assert len(set(ids)) == len(ids)
     assert all(len(request_id) == 32 for request_id in ids)
+
+
+def test_the_v2_1_export_call_is_served_with_a_token(ims, sim):
+    response = ims.post(
+        f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file",
+        {"bucket_url": "ims-exports:v21-token.qcow2", "file_format": "qcow2"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert ims.wait_until_finished(response.json()["job_id"])["status"] == "SUCCESS"
+    [post] = sim.control.requests(method="POST", path_contains="/file")
+    assert post["path"] == f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file"
+    assert post["auth"] == "token"
+
+
+def test_the_v2_1_export_call_is_served_with_an_aksk_signature(sim):
+    response = signed_request(
+        sim,
+        "POST",
+        f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file",
+        body={"bucket_url": "ims-exports:v21-signed.qcow2", "file_format": "qcow2"},
+    )
+
+    assert response.status_code == 200, response.text
+    [post] = sim.control.requests(method="POST", path_contains="/file")
+    assert post["path"] == f"/v2.1/cloudimages/{seed.SMALL_CENTOS}/file"
+    assert post["auth"] == "aksk"
+
+
+def test_a_signature_for_the_v1_path_does_not_open_the_v2_1_path(sim):
+    v1_url = f"{sim.url}/v1/cloudimages/{seed.SMALL_CENTOS}/file"
+    payload = b'{"bucket_url": "ims-exports:moved.qcow2", "file_format": "qcow2"}'
+    headers = {"Content-Type": "application/json", "X-Project-Id": sim.project_id}
+    headers.update(signing.sign("POST", v1_url, headers, payload, sim.ak, sim.sk))
+
+    response = requests.post(
+        v1_url.replace("/v1/", "/v2.1/"), data=payload, headers=headers, timeout=TIMEOUT
+    )
+
+    assert_gateway_401(response)
+    assert sim.control.jobs() == []

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from ims_portal.simulator import seed
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -25,6 +28,17 @@ def browser() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def start_export(page, image: str = seed.SMALL_CENTOS, file_name: str | None = None) -> None:
+    """Fill in and send the new-export form (already open on `page`) as a person does, a
+    normal qcow2 export to the seeded bucket; land on the export's page."""
+    page.check(f"#image-{image}")
+    page.fill("#id_bucket", "ims-exports")
+    page.fill("#id_file_name", file_name or f"browser-{uuid.uuid4().hex[:8]}.qcow2")
+    page.select_option("#id_file_format", "qcow2")
+    page.click("button.primary")
+    page.wait_for_selector("#export-status")
 
 
 def open_page(browser, **context_options: object) -> Iterator[object]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from itertools import pairwise
 
 import pytest
 
-from ims_portal.simulator import seed
+from tests.browser.conftest import start_export
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,12 +21,7 @@ def test_once_shown_the_time_left_never_jumps_more_than_twofold_between_refreshe
 ):
     page = new_export_page
     sim.control.configure(speed=1.2)  # about 20 s for the small image: ten page refreshes
-    page.check(f"#image-{seed.SMALL_CENTOS}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", f"eta-{uuid.uuid4().hex[:8]}.qcow2")
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
-    page.wait_for_selector("#export-status")
+    start_export(page)
 
     readings: list[tuple[float, int]] = []  # (when read, seconds left the page said)
     texts: set[str] = set()

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from ims_portal.simulator import seed
+from tests.browser.conftest import start_export
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,12 +64,7 @@ def test_an_export_is_submitted_progresses_live_to_done_and_appears_in_history(
     page = new_export_page
     sim.control.configure(speed=6)  # a few seconds for a small image: long enough to watch
     file_name = f"browser-{uuid.uuid4().hex[:8]}.qcow2"
-    page.check(f"#image-{seed.SMALL_CENTOS}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", file_name)
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
-    page.wait_for_selector("#export-status")
+    start_export(page, file_name=file_name)
     detail_url = page.url
     page.evaluate("window.notReloaded = true")
 

@@ -4,25 +4,14 @@ simulator; the simulator is steered to fail, refuse or leave the outcome unknown
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from ims_portal.simulator import seed
+from tests.browser.conftest import start_export
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ENDED_WITHIN = 60_000  # ms
-
-
-def start_export(page, image: str = seed.SMALL_CENTOS, file_name: str | None = None) -> None:
-    """Fill in and send the new-export form as a person does; land on the export's page."""
-    page.check(f"#image-{image}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", file_name or f"states-{uuid.uuid4().hex[:8]}.qcow2")
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
-    page.wait_for_selector("#export-status")
 
 
 def wait_until_ended(page, status: str) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 
 import pytest
 
 from ims_portal.simulator import seed
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, start_export
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,12 +18,7 @@ POLL_EVERY = 2.0  # seconds, the live list's hx-trigger
 
 def request_export(page, live_server, image_id: str) -> None:
     page.goto(f"{live_server.url}/exports/new/")
-    page.check(f"#image-{image_id}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", f"overview-{uuid.uuid4().hex[:8]}.qcow2")
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
-    page.wait_for_selector("#export-status")
+    start_export(page, image_id)
 
 
 def test_the_overviews_bars_move_live_with_one_poll_for_all_of_them(

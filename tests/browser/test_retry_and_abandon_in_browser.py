@@ -8,6 +8,7 @@ import pytest
 
 from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
+from tests.browser.conftest import start_export
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,12 +27,7 @@ def test_a_refused_export_is_exported_again_under_a_suggested_free_name(
     new_export_page, live_server, celery_worker_process, sim
 ):
     page = new_export_page
-    page.check(f"#image-{seed.SMALL_CENTOS}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", EXISTING)
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
-    page.wait_for_selector("#export-status")
+    start_export(page, file_name=EXISTING)
     wait_for_status(page, "rejected")
     original_url = page.url
 
@@ -63,12 +59,7 @@ def test_a_running_export_is_abandoned_with_a_reason_that_its_timeline_shows(
 ):
     page = new_export_page
     sim.control.configure(speed=2)  # slow enough to be running when abandoned
-    page.check(f"#image-{seed.SMALL_CENTOS}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", "to-abandon.qcow2")
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
-    page.wait_for_selector("#export-status")
+    start_export(page, file_name="to-abandon.qcow2")
     wait_for_status(page, "running")
     detail_url = page.url
 

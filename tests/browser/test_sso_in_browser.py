@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from ims_portal.simulator import seed
+from tests.browser.conftest import start_export
 from tests.oidc_fixtures import switch_on_sso
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,11 +48,7 @@ def test_an_exporter_signs_in_with_sso_and_exports(
     page.click("text=New export")
     page.wait_for_selector("#export-form")
     file_name = f"sso-{uuid.uuid4().hex[:8]}.qcow2"
-    page.check(f"#image-{seed.SMALL_CENTOS}")
-    page.fill("#id_bucket", "ims-exports")
-    page.fill("#id_file_name", file_name)
-    page.select_option("#id_file_format", "qcow2")
-    page.click("button.primary")
+    start_export(page, file_name=file_name)
     page.wait_for_selector("#export-status[data-status=succeeded]", timeout=30_000)
     page.click("text=History")
     page.wait_for_selector(f"text={file_name}")

@@ -333,7 +333,7 @@ OBJECT_EXISTS = "IMG.0070"  # IMS: the object is already there
 
 def storage_class_name(storage_class: str) -> str:
     """The console's name of an OBS storage class; an unknown one as OBS wrote it."""
-    return STORAGE_CLASS_NAMES.get(storage_class.upper(), storage_class or "unknown")
+    return STORAGE_CLASS_NAMES.get(storage_class.upper(), storage_class or "an unknown class")
 
 
 def exportable_storage_classes() -> str:

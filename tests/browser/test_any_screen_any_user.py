@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from ims_portal.audit.models import AuditEvent
-from ims_portal.exports.models import Export, Status
+from ims_portal.cloud import ConnectionFailed, ObjectInfo
+from ims_portal.exports import verification
+from ims_portal.exports.models import Export, Status, Verification
 from tests.browser.conftest import open_page, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -130,6 +134,31 @@ def export_page(status: Status) -> Opener:
     return open_
 
 
+# What OBS answers, check after check, for a succeeded export to show each verification
+# state (a missing object: as many times as it is checked before it is called not found).
+VERIFIED_OBJECT = ObjectInfo(
+    size=6_549_381_120,
+    etag="9b2cf535f27731c974343645a3985328",
+    last_modified=datetime(2026, 3, 2, 10, 15, 7, tzinfo=UTC),
+)
+PROOFS: dict[Verification, Callable[[], list[object]]] = {
+    Verification.PENDING: lambda: [None],
+    Verification.VERIFIED: lambda: [VERIFIED_OBJECT],
+    Verification.NOT_FOUND: lambda: [None] * settings.EXPORT_VERIFY_TRIES,
+    Verification.NOT_VERIFIED: lambda: [ConnectionFailed("connection refused")],
+}
+
+
+def proven_export_page(state: Verification) -> Opener:
+    def open_(page, world: World) -> None:
+        export = world.export_in(Status.SUCCEEDED, **verification.start())
+        for answer in PROOFS[state]():
+            verification.record(export, answer)  # type: ignore[arg-type]
+        page.goto(world.url + export.get_absolute_url())
+
+    return open_
+
+
 def abandon_page(page, world: World) -> None:
     export = world.export_in(Status.RUNNING)
     page.goto(world.url + reverse("exports:abandon", args=[export.pk]))
@@ -189,6 +218,10 @@ SCREENS = [
     Screen("abandon", "alice", abandon_page),
     Screen("abandon-refused", "alice", abandon_refused),
     Screen("new-export-retry", "alice", retry_prefill),
+    *[
+        Screen(f"export-succeeded-{state.value}", "alice", proven_export_page(state))
+        for state in PROOFS
+    ],
 ]
 
 

@@ -140,9 +140,9 @@ def _cache(key: str, value: object, seconds: float) -> None:
 
 
 def image_region(image_id: str | None = None) -> str:
-    """The region the image lives in: the region of the IMS endpoint the portal lists its
-    images from (IMS answers for one region), whichever image it is."""
-    return cloud_environment().get("IMS_REGION", "").strip() or settings.IMS_REGION
+    """The region the image lives in: the portal's `IMS_REGION`, the region of the IMS
+    endpoint it lists its images from (IMS answers for one region), whichever image it is."""
+    return str(settings.IMS_REGION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,4 +241,3 @@ def describe_obs_error(error: CloudError | ConfigurationError) -> str:
     if error.status:
         return f"OBS answered {error.status}{f' {error.code}' if error.code else ''}"
     return f"OBS could not be reached ({error.message or type(error).__name__})"
-

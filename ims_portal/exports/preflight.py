@@ -119,7 +119,12 @@ def run(
     export of theirs under way to the object is named by its number. `excluding` is an
     export not to count as under way to it (the one whose refusal is being explained).
     """
-    facts = {"bucket": bucket, "object": object_name, "image_region": region, "usable": rules.exportable_storage_classes()}
+    facts = {
+        "bucket": bucket,
+        "object": object_name,
+        "image_region": region,
+        "usable": rules.exportable_storage_classes(),
+    }
     findings: list[Finding] = []
     try:
         obs = client or get_client()
@@ -200,15 +205,13 @@ def _object_finding(
         found = check.failed.format(**facts)
     free = taken.free_name(object_name)
     remedy = (
-        rules.OBJECT_FREE_NAME_REMEDY.format(free=free)
-        if free
-        else check.remedy.format(**facts)
+        rules.OBJECT_FREE_NAME_REMEDY.format(free=free) if free else check.remedy.format(**facts)
     )
     return Finding(check, rules.Verdict.FAILED, found, remedy, free)
 
 
 class TakenInBucket:
-    """"Is this object name taken in the bucket?" for `retry.first_free_name`: an object
+    """ "Is this object name taken in the bucket?" for `retry.first_free_name`: an object
     OBS has, or one an export of the portal's is under way to (IMS refuses both)."""
 
     def __init__(self, obs: Client, bucket: str, *, excluding: int | None = None) -> None:

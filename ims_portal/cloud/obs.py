@@ -40,6 +40,7 @@ DEFAULT_ADDRESSING: Addressing = "virtual"
 # bucket naming rules are the portal's (exports/rules.py) and OBS's; this only keeps a name
 # from escaping the place it is put in.
 _URL_SAFE_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+LOCATION_HEADER = "x-obs-location"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +158,13 @@ class ObsApi:
         return f"ObsApi(endpoint={self.endpoint!r}, keys={self.keys!r})"
 
     def list_buckets(self) -> list[Bucket]:
-        """`GET /` on the endpoint: every bucket of the account, in every region."""
-        response = self._send("GET", "", "", ())
+        """`GET /` on the endpoint: every bucket of the account, in every region.
+
+        `x-obs-location: true` asks OBS to name each bucket's region, which it leaves out
+        otherwise. The list is read as one page: OBS sends every bucket unless asked for
+        fewer (an account holds at most 100 by default).
+        """
+        response = self._send("GET", "", "", (), {LOCATION_HEADER: "true"})
         root = _xml(response, "/")
         if obs_xml.local_name(root) != "ListAllMyBucketsResult":
             raise InvalidResponse(
@@ -228,7 +234,12 @@ class ObsApi:
         )
 
     def _send(
-        self, method: str, bucket: str, key: str, sub_resources: obs_signing.SubResources
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        sub_resources: obs_signing.SubResources,
+        extra_headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """One signed OBS read, retried like any GET; fresh temporary keys once if OBS says
         the ones used are no good any more."""
@@ -249,12 +260,13 @@ class ObsApi:
                     error.outcome_unknown = False  # IAM failed before OBS was asked
                     raise
                 ak, sk, token = keys.reveal()
-                headers = obs_signing.sign(
+                headers = dict(extra_headers or {})
+                headers |= obs_signing.sign(
                     method,
                     bucket,
                     key,
                     sub_resources,
-                    {},
+                    headers,
                     ak,
                     sk,
                     path_style=self.endpoint.path_style,
@@ -272,13 +284,22 @@ class ObsApi:
                         secrets=self.keys.secrets(),
                     )
                 except CloudError as error:
-                    if renewed or not self.keys.temporary or error.code not in STALE_KEY_CODES:
+                    if renewed or not self.keys.temporary or not _stale_keys(method, error):
                         raise
                     renewed = True
                     self.keys.invalidate(keys)
                     log.info("%s %s: OBS refused the temporary keys, asking IAM again", method, url)
 
         return call(attempt, retry=True, policy=self.policy)
+
+
+def _stale_keys(method: str, error: CloudError) -> bool:
+    """Whether OBS refused the temporary keys themselves (expired, revoked, unknown)."""
+    if error.code:
+        return error.code in STALE_KEY_CODES
+    # A HEAD answer has no body, so no code. Its 400 can only be about the request's
+    # credentials (there is nothing else in a HEAD to be wrong): InvalidToken, ExpiredToken.
+    return method == "HEAD" and error.status == 400
 
 
 def _check_bucket(name: str) -> None:

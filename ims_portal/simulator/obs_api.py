@@ -107,15 +107,22 @@ def addressed(request: Request) -> Addressed:
 
 
 def handle(state: SimulatorState, request: Request) -> tuple[Response, str | None]:
-    """Answer one OBS request; return the answer and how it authenticated (for the log)."""
-    how: str | None = None
+    """Answer one OBS request; return the answer and the kind of keys it presented (for the
+    log: `aksk`, `temporary`, or None when unsigned), whether or not they passed."""
     try:
         target = addressed(request)
-        how = authenticate(state, request, target)
+        authenticate(state, request, target)
         response = route(state, request, target)
     except ObsError as error:
         response = error.response(request)
-    return response, how
+    return response, presented(request)
+
+
+def presented(request: Request) -> str | None:
+    """Which kind of keys a request was signed with, checked or not."""
+    if not request.headers.get("Authorization"):
+        return None
+    return TEMPORARY if request.headers.get("x-obs-security-token") else PERMANENT
 
 
 def authenticate(state: SimulatorState, request: Request, target: Addressed) -> str:
@@ -204,13 +211,15 @@ def route(state: SimulatorState, request: Request, target: Addressed) -> Respons
 
 
 def list_buckets(state: SimulatorState, request: Request) -> Response:
-    """`GET /`: the buckets the account owns, in every region, by name."""
+    """`GET /`: the buckets the account owns, in every region, by name; each one's region
+    only when `x-obs-location: true` asks for it, as OBS does."""
+    with_location = (request.headers.get("x-obs-location") or "").lower() == "true"
     entries = "".join(
         "<Bucket>"
         f"<Name>{escape(record.name)}</Name>"
         f"<CreationDate>{iso_time(record.created)}</CreationDate>"
-        f"<Location>{escape(record.region)}</Location>"
-        "<BucketType>OBJECT</BucketType>"
+        + (f"<Location>{escape(record.region)}</Location>" if with_location else "")
+        + "<BucketType>OBJECT</BucketType>"
         "</Bucket>"
         for record in state.buckets()
         if record.listed

@@ -299,7 +299,9 @@ def _stale_keys(method: str, error: CloudError) -> bool:
         return error.code in STALE_KEY_CODES
     # A HEAD answer has no body, so no code. Its 400 can only be about the request's
     # credentials (there is nothing else in a HEAD to be wrong): InvalidToken, ExpiredToken.
-    return method == "HEAD" and error.status == 400
+    # Its 403 may be a refusal of the bucket or OBS not knowing the keys (InvalidAccessKeyId,
+    # as after IAM revoked them): one renewal tells the two apart, at one IAM call.
+    return method == "HEAD" and error.status in (400, 403)
 
 
 def _check_bucket(name: str) -> None:

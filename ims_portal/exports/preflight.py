@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ims_portal.cloud import BucketInfo, Client, CloudError, ConfigurationError
+from ims_portal.cloud import BucketInfo, Client, CloudError, ConfigurationError, PermissionDenied
 from ims_portal.exports import rules
 from ims_portal.exports.cloud_access import describe_obs_error, get_client, image_region
 from ims_portal.exports.models import Export
@@ -138,11 +138,15 @@ def run(
         )
     info: BucketInfo | None = None
     bucket_unknown = ""
+    obs_down = False
     try:
         info = obs.bucket_info(bucket)
-    except CloudError as error:
+    except (CloudError, ConfigurationError) as error:
         log.info("pre-flight: bucket %s: %s", bucket, error)
         bucket_unknown = describe_obs_error(error)
+        # A bucket OBS refuses to describe may still let its objects be read; an OBS that
+        # does not answer at all will not answer for the object either (and each try waits).
+        obs_down = not isinstance(error, PermissionDenied)
 
     visible = rules.PREFLIGHT[rules.Check.BUCKET_VISIBLE]
     storage = rules.PREFLIGHT[rules.Check.STORAGE_CLASS]
@@ -165,7 +169,10 @@ def run(
         findings.append(
             _failed(same_region, facts) if region_problem else _passed(same_region, facts)
         )
-    findings.append(_object_finding(obs, info, bucket_unknown, facts, owner_id, excluding))
+    if obs_down and object_name:
+        findings.append(_unverified(rules.PREFLIGHT[rules.Check.OBJECT_ABSENT], bucket_unknown))
+    else:
+        findings.append(_object_finding(obs, info, bucket_unknown, facts, owner_id, excluding))
     return Preflight(bucket, object_name, region, tuple(findings))
 
 
@@ -197,7 +204,7 @@ def _object_finding(
     else:
         try:
             exists = taken.exists(object_name)
-        except CloudError as error:
+        except (CloudError, ConfigurationError) as error:
             log.info("pre-flight: object %s:%s: %s", bucket, object_name, error)
             return _unverified(check, describe_obs_error(error))
         if not exists:
@@ -227,7 +234,8 @@ class TakenInBucket:
         return self._writers.get(object_name)
 
     def exists(self, object_name: str) -> bool:
-        """Whether OBS has the object; raises `CloudError` when it cannot say."""
+        """Whether OBS has the object; raises `CloudError` (or `ConfigurationError`, with
+        no OBS endpoint) when it cannot say."""
         return self.obs.object_info(self.bucket, object_name) is not None
 
     def __contains__(self, name: object) -> bool:
@@ -240,7 +248,7 @@ class TakenInBucket:
         every name tried is taken."""
         try:
             found = first_free_name(object_name, self, tries=FREE_NAME_TRIES)
-        except CloudError as error:
+        except (CloudError, ConfigurationError) as error:
             log.info("pre-flight: no free name in %s: %s", self.bucket, error)
             return ""
         if found is None or rules.check_file_name(found):

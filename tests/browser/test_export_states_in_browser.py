@@ -88,7 +88,10 @@ def test_a_rejected_export_is_red_says_it_never_started_and_shows_no_bar(
     new_export_page, celery_worker_process, sim
 ):
     page = new_export_page
-    start_export(page, seed.SMALL_UBUNTU, file_name="existing.qcow2")  # already in the bucket
+    # The object is already in the bucket; with OBS refusing to say so before the submit, only
+    # IMS finds out (and the refusal keeps the catalogue's words: OBS cannot name the cause).
+    sim.control.obs_forbidden()
+    start_export(page, seed.SMALL_UBUNTU, file_name="existing.qcow2")
     wait_until_ended(page, "rejected")
     assert page.get_attribute("#export-status", "data-tone") == "error"
     assert "Not started: the cloud refused the request." in headline(page)

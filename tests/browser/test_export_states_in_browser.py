@@ -50,7 +50,9 @@ def test_a_succeeded_export_is_green_with_a_full_bar_and_every_phase_ticked(
     assert page.get_attribute("#export-progress", "value") == "100"
     classes = phase_classes(page)
     assert classes[-1] == "current" and "halted" not in classes and "todo" not in classes
-    assert "The image file is in OBS" in page.text_content("#export-status")
+    # The page goes on asking about the object until OBS has shown it.
+    page.wait_for_selector("#export-verification[data-verification='verified']")
+    assert "Verified in OBS:" in page.text_content("#export-status")
     assert page.csp_violations == []
 
 

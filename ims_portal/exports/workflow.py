@@ -59,16 +59,33 @@ def _explain(error: CloudError) -> Explanation:
     return explain(error.code, status=error.status)
 
 
+POLL_JITTER = 0.1  # each poll delay is moved by up to this fraction either way
+SUBMIT_RETRY_MAX = 60.0  # seconds: the cap of a submit's back-off, before its jitter
+SUBMIT_RETRY_JITTER = 0.2
+
+
 def poll_delay(poll_count: int) -> float:
     """Back-off between polls: start short, grow by a factor, cap, with a little jitter."""
     first: float = settings.EXPORT_POLL_FIRST
     factor: float = settings.EXPORT_POLL_FACTOR
     delay = min(first * factor ** max(poll_count, 0), float(settings.EXPORT_POLL_MAX))
-    return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+    return delay * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)  # noqa: S311 - jitter, not security
+
+
+def longest_poll_wait() -> float:
+    """The longest a poll message waits before it runs (`poll_delay` at its cap)."""
+    return float(settings.EXPORT_POLL_MAX) * (1 + POLL_JITTER)
 
 
 def submit_retry_delay(attempt: int) -> float:
-    return min(2.0**attempt, 60.0) * random.uniform(0.8, 1.2)  # noqa: S311
+    return min(2.0**attempt, SUBMIT_RETRY_MAX) * random.uniform(  # noqa: S311
+        1 - SUBMIT_RETRY_JITTER, 1 + SUBMIT_RETRY_JITTER
+    )
+
+
+def longest_submit_wait() -> float:
+    """The longest a retried submit waits before it runs (`submit_retry_delay` at its cap)."""
+    return SUBMIT_RETRY_MAX * (1 + SUBMIT_RETRY_JITTER)
 
 
 def record_submit_failure(export: Export, error: CloudError) -> float | None:

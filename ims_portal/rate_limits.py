@@ -69,7 +69,6 @@ def in_words(rate: str) -> str:
     if match is None:
         return rate
     times, unit = match["times"], UNITS[match["unit"]]
-    per = f"{times} {unit}s" if times and times != "1" else unit
-    return (
-        f"{match['count']} a {per}" if not times or times == "1" else f"{match['count']} per {per}"
-    )
+    if times and times != "1":
+        return f"{match['count']} per {times} {unit}s"
+    return f"{match['count']} {'an' if unit == 'hour' else 'a'} {unit}"

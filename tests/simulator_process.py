@@ -85,12 +85,14 @@ class SimulatorControl:
         methods: list[str] | str | None = None,
         code: str | None = None,
         message: str | None = None,
+        drop: bool | None = None,
     ) -> list[dict[str, Any]]:
         """Add a fault (see `faults.py`); return every fault now set.
 
         `status` answers the next `count` matching requests (all of them if `count` is
         None); `latency` delays each matching request; `paths` is a regular expression
-        searched in the request path; `methods` limits it to e.g. "POST".
+        searched in the request path; `methods` limits it to e.g. "POST"; `drop` acts on the
+        request and closes the connection without answering.
         """
         spec = {
             "status": status,
@@ -101,6 +103,7 @@ class SimulatorControl:
             "methods": methods,
             "code": code,
             "message": message,
+            "drop": drop,
         }
         return self._call("POST", "faults", {k: v for k, v in spec.items() if v is not None})[
             "faults"

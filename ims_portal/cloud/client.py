@@ -96,6 +96,7 @@ class Client:
         """
         settings = config.from_env(environ)
         options.setdefault("export_api_version", settings.export_api_version)
+        options.setdefault("timeout", settings.timeout)
         return cls(settings.endpoint, settings.project_id, settings.auth, **options)
 
     def __repr__(self) -> str:

@@ -8,6 +8,9 @@ operator wants to hear about, not have silently resolved.
 
 `IMS_EXPORT_API_VERSION` picks the export call: `v1` (the default, and the only one Open
 Telekom Cloud documents) or `v2.1` (documented by Huawei Cloud; same body, same answer).
+
+`IMS_CONNECT_TIMEOUT` and `IMS_READ_TIMEOUT` (seconds) override the client's timeouts
+(`transport.DEFAULT_TIMEOUT`) for every call, IAM's included.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ims_portal.cloud.auth import AkSkAuth, Auth, TokenAuth
 from ims_portal.cloud.errors import ConfigurationError
+from ims_portal.cloud.transport import DEFAULT_TIMEOUT
 
 AKSK_VARS = ("IMS_AK", "IMS_SK")
 PASSWORD_VARS = ("IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN")
@@ -37,6 +41,7 @@ class CloudConfig:
     project_id: str
     auth: Auth
     export_api_version: ExportApiVersion = DEFAULT_EXPORT_API_VERSION
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT  # (connect, read) seconds
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
@@ -50,6 +55,10 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
         return (env.get(name) or "").strip()
 
     endpoint = _endpoint(value("IMS_ENDPOINT"), "IMS_ENDPOINT")
+    timeout = (
+        _seconds(value("IMS_CONNECT_TIMEOUT"), "IMS_CONNECT_TIMEOUT", DEFAULT_TIMEOUT[0]),
+        _seconds(value("IMS_READ_TIMEOUT"), "IMS_READ_TIMEOUT", DEFAULT_TIMEOUT[1]),
+    )
     project_id = value("IMS_PROJECT_ID")
     if not project_id:
         raise ConfigurationError(
@@ -84,6 +93,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
             value("IAM_PASSWORD"),
             value("IAM_DOMAIN"),
             project_id,
+            timeout=timeout,
         )
     else:
         raise ConfigurationError(
@@ -95,6 +105,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
         project_id=project_id,
         auth=auth,
         export_api_version=export_api_version(value("IMS_EXPORT_API_VERSION")),
+        timeout=timeout,
     )
 
 
@@ -109,6 +120,18 @@ def export_api_version(raw: str) -> ExportApiVersion:
         f"IMS_EXPORT_API_VERSION must be one of {', '.join(EXPORT_API_VERSIONS)} "
         f"(default {DEFAULT_EXPORT_API_VERSION})"
     )
+
+
+def _seconds(raw: str, name: str, default: float) -> float:
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ConfigurationError(f"{name} must be a number of seconds above 0")
+    return seconds
 
 
 def _endpoint(raw: str, name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ims_portal.cloud import CloudError, Job
+from ims_portal.cloud import CloudError, Job, Throttled
 from ims_portal.cloud.catalogue import Explanation, Retry, explain
 from ims_portal.cloud.models import JobStatus
 from ims_portal.exports.models import Export, Status
@@ -124,7 +124,9 @@ def record_submit_failure(export: Export, error: CloudError) -> float | None:
         export.transition(
             Status.QUEUED, error_code=error.code, error_message=human_error(error.code, message)
         )
-        return submit_retry_delay(export.submit_attempts)
+        # Never sooner than the cloud asked (a 429's Retry-After).
+        asked = error.retry_after if isinstance(error, Throttled) else None
+        return max(submit_retry_delay(export.submit_attempts), asked or 0.0)
     # The cloud surely never acted on any of the attempts: it was unavailable, which passes.
     export.transition(
         Status.FAILED,

@@ -6,7 +6,9 @@ answers with that status instead of the real handler. A fault with a `count` is 
 firing that many times; without one it stays until `DELETE /_sim/faults` or a reset.
 
 Per request, every matching latency-only fault fires, but only the first matching fault with
-a status does, so two stacked bursts play one after the other rather than both at once.
+a status (or a drop) does, so two stacked bursts play one after the other rather than both
+at once. A `drop` fault lets the request be acted on, then closes the connection without an
+answer: the client sent it and cannot know what became of it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Fault:
     methods: frozenset[str] | None = None
     code: str | None = None  # overrides the default error code for the status
     message: str | None = None
+    drop: bool = False  # act on the request, then close the connection unanswered
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request."""
@@ -46,6 +49,7 @@ class Fault:
             "methods": sorted(self.methods) if self.methods is not None else None,
             "code": self.code,
             "message": self.message,
+            "drop": self.drop,
         }
 
     @classmethod
@@ -55,7 +59,7 @@ class Fault:
             raise ValueError("a fault is a JSON object")
         unknown = set(data) - {
             "status", "count", "latency", "retry_after", "paths", "path", "method", "methods",
-            "code", "message",
+            "code", "message", "drop",
         }  # fmt: skip
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -71,8 +75,13 @@ class Fault:
         retry_after = data.get("retry_after")
         if retry_after is not None and (not _is_number(retry_after) or retry_after < 0):
             raise ValueError("retry_after must be a number of seconds, 0 or more")
-        if status is None and not latency:
-            raise ValueError("a fault needs a status, a latency, or both")
+        drop = data.get("drop", False)
+        if not isinstance(drop, bool):
+            raise ValueError("drop must be true or false")
+        if drop and status is not None:
+            raise ValueError("a fault either answers with a status or drops the connection")
+        if status is None and not latency and not drop:
+            raise ValueError("a fault needs a status, a latency, a drop, or a mix")
         paths = data.get("paths", data.get("path"))
         if paths is not None:
             if not isinstance(paths, str):
@@ -102,6 +111,7 @@ class Fault:
             methods=frozenset(m.upper() for m in methods) if methods is not None else None,
             code=data.get("code"),
             message=data.get("message"),
+            drop=drop,
         )
 
 
@@ -115,7 +125,7 @@ def fire(faults: list[Fault], method: str, path: str) -> tuple[float, Fault | No
     for fault in list(faults):
         if not fault.matches(method, path):
             continue
-        if fault.status is not None:
+        if fault.status is not None or fault.drop:
             if answering is not None:
                 continue  # one status per request; the next burst waits its turn
             answering = fault

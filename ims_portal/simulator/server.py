@@ -85,9 +85,20 @@ def handle_cloud_request(state: SimulatorState, request: Request) -> Response:
         route, args = _route(state, request)
         if route.authenticated:
             auth.authenticate(state, request.method, request.url, request.headers, request.body)
-        return route.handler(state, request, *args)
+        response = route.handler(state, request, *args)
     except ApiError as error:
-        return Response(error.status, error.body(request.request_id), dict(error.headers))
+        response = Response(error.status, error.body(request.request_id), dict(error.headers))
+    if fault is not None and fault.drop:
+        raise ConnectionDropped(response)
+    return response
+
+
+class ConnectionDropped(Exception):
+    """A `drop` fault: the request was acted on (`response`), and the answer is never sent."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("connection dropped")
+        self.response = response
 
 
 def _route(state: SimulatorState, request: Request) -> tuple[Route, tuple[str, ...]]:
@@ -166,7 +177,13 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if request.path.startswith(CONTROL_PREFIX):
             response = control_api.handle(state, request)
         else:
-            response = handle_cloud_request(state, request)
+            try:
+                response = handle_cloud_request(state, request)
+            except ConnectionDropped as dropped:
+                state.record_request(_log_entry(request, dropped.response))
+                self.close_connection = True
+                logger.info('%s "%s %s" dropped', self.client_address[0], self.command, self.path)
+                return
             state.record_request(_log_entry(request, response))
         self._send(request, response)
         logger.info(

@@ -157,15 +157,17 @@ def test_killed_database_connections_cost_no_export(
                 == len(exports)
             )
         )
-        killed = 0
-        for _ in range(5):  # every other connection to the test database, a few times over
+        # Every other connection to the test database, over and over for a few seconds:
+        # the worker's (held while a task runs, or kept between tasks) and beat's.
+        killed, until = 0, time.monotonic() + 6
+        while killed < 5 and time.monotonic() < until:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
                 killed += cursor.fetchone()[0]
-            time.sleep(0.7)
+            time.sleep(0.02)
         assert killed > 0
         wait_for(lambda: all_ended(exports), timeout=60, every=0.5)
     finally:

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_ratelimit",
     "ims_portal.accounts",
     "ims_portal.exports",
     "ims_portal.audit",
@@ -78,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "ims_portal.accounts.htmx_redirect.HtmxLoginRedirectMiddleware",
+    # Turns a refused rate limit into the 429 page (RATELIMIT_VIEW).
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "ims_portal.urls"
@@ -138,6 +141,44 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+
+
+# --- HTTPS behind a reverse proxy -----------------------------------------------------------
+
+# Production defaults are the strict ones `manage.py check --deploy` asks for; development
+# (DEBUG on, plain http://127.0.0.1) turns them off. HSTS is sent on HTTPS answers only.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# `preload` in the header only consents to the browsers' preload list; getting on it is a
+# separate submission by the owner of the registrable domain.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# The header (as a META key) and value by which the TLS-terminating proxy says the browser
+# used HTTPS. Believed only from TRUSTED_PROXIES: the request middleware drops it from
+# anyone else (audit/middleware.py), who could otherwise pass plain HTTP off as HTTPS.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"])
+if len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be a header and its value, e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+# Origins (scheme://host) that may POST to the portal besides its own, e.g. when the proxy
+# rewrites the Host header.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+
+# --- Rate limits (django-ratelimit) ---------------------------------------------------------
+
+# Per user: export requests; per account name and per source address: password sign-ins
+# (the development form and the break-glass /admin/ one). "N/s", "N/m", "N/h" or "N/d".
+EXPORT_RATE_LIMIT = env.str("EXPORT_RATE_LIMIT", default="20/m")
+SIGN_IN_RATE_LIMIT = env.str("SIGN_IN_RATE_LIMIT", default="10/m")
+RATELIMIT_VIEW = "ims_portal.rate_limits.too_many_requests"
+# The counters live in the cache. Should it be down, requests are let through rather than
+# every sign-in and export refused: an outage of the cache never costs an answer.
+RATELIMIT_FAIL_OPEN = True
+# The client's address as the audit trail has it (TRUSTED_PROXIES decides), not the proxy's.
+RATELIMIT_IP_META_KEY = "ims_portal.audit.middleware.client_ip_of"
 
 
 # --- Sign-in: company SSO (OpenID Connect) ------------------------------------------------
@@ -209,6 +250,19 @@ STORAGES = {
 # on as CELERY_BROKER_URL (ims_portal/startup.py); anything else uses what it is given.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# How long the broker and the cache may take to answer a connect or a command: a Redis that
+# is down costs a page or a task this much, never a hang.
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
+# A message a worker took but never acknowledged (the worker died) goes back to the queue
+# after this long. Longer than any countdown a message waits out in a worker (a poll at most
+# EXPORT_POLL_MAX, a submit's back-off about a minute) plus the task's hard time limit, or a
+# live worker's message would be handed out twice (harmless, each task being a
+# compare-and-swap, but wasted). The reconciler is faster still for a dead worker's exports.
+CELERY_TASK_TIME_LIMIT = 5 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
+BROKER_VISIBILITY_TIMEOUT = env.float(
+    "BROKER_VISIBILITY_TIMEOUT", default=2 * CELERY_TASK_TIME_LIMIT
+)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         # Created by the Celery app when it is configured (ims_portal/celery.py).
@@ -219,18 +273,43 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
-    else {}
+    else {
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        # Not for the worker's blocking read (kombu times that one itself): for a publish to
+        # a Redis that vanished without closing the connection.
+        "socket_timeout": max(REDIS_TIMEOUT, 10.0),
+        "socket_keepalive": True,
+        "retry_on_timeout": True,
+        "health_check_interval": 10,
+    }
 )
+# A worker outlives a broker restart: it reconnects by itself, however long Redis is away
+# (kombu waits 2 s, then 4, 6... at most 30 s between attempts), rather than exiting after
+# 100 tries.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+# On a lost connection a running task is left to finish, not cancelled: cancelling kills the
+# process, and a submit killed while its POST is on the wire leaves its outcome unknown.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A web request that finds the broker down tries briefly and moves on: the export is saved
+# as waiting for the work queue and sent by `send_waiting_exports` once it is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_TIME_LIMIT = 5 * 60
-CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# One message taken ahead per process: a worker that dies holds few that others could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -238,15 +317,36 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ims_portal.exports.tasks.reconcile_exports",
         "schedule": env.float("EXPORT_RECONCILE_EVERY", default=30.0),
     },
+    # Exports saved while the broker was down: sent within seconds of its return.
+    "send-waiting-exports": {
+        "task": "ims_portal.exports.tasks.send_waiting_exports",
+        "schedule": env.float("EXPORT_QUEUE_RETRY_EVERY", default=5.0),
+    },
 }
 
 # The cache follows the broker's choice: Redis when the tasks go through Redis at REDIS_URL,
-# else each process's own memory (a cached image list is all it holds).
+# else each process's own memory (it holds the image list and the rate-limit counters).
 CACHES = {
     "default": env.cache(
         "CACHE_URL", default=REDIS_URL if CELERY_BROKER_URL == REDIS_URL else "locmemcache://"
     ),
 }
+if CACHES["default"]["LOCATION"] and str(CACHES["default"]["BACKEND"]).endswith(".RedisCache"):
+    # django-redis, whatever django-environ picked: a Redis that is down or slow is a cache
+    # miss (each page reads from the source), logged once a minute, never an error page.
+    CACHES["default"]["BACKEND"] = "django_redis.cache.RedisCache"
+    CACHES["default"]["OPTIONS"] = {
+        **CACHES["default"].get("OPTIONS", {}),
+        "IGNORE_EXCEPTIONS": True,
+        "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT,
+        "SOCKET_TIMEOUT": REDIS_TIMEOUT,
+    }
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "ims_portal.cache"
+if DEBUG and CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    # The development run without Redis: each process counts its own rate limits. Outside
+    # development django-ratelimit's check stays on and refuses such a cache.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 
 # --- The cloud ----------------------------------------------------------------------------
@@ -273,7 +373,9 @@ EXPORT_POLL_MAX = env.float("EXPORT_POLL_MAX", default=60.0)
 EXPORT_STALLED_AFTER = env.float("EXPORT_STALLED_AFTER", default=15 * 60.0)
 EXPORT_SUBMIT_RETRIES = env.int("EXPORT_SUBMIT_RETRIES", default=5)
 EXPORT_POLL_GIVE_UP_AFTER = env.int("EXPORT_POLL_GIVE_UP_AFTER", default=5)
-EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=10 * 60.0)
+# Unset: as long as the cloud client can take to send one export POST and hear back
+# (its timeouts, see `tasks.submitting_timeout`), plus a margin.
+EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=None)
 IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
 BUCKET_LIST_CACHE_SECONDS = env.int("BUCKET_LIST_CACHE_SECONDS", default=30)
 # The proof of a succeeded export (exports/verification.py): a missing or empty object is
@@ -298,7 +400,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Every line names its request (or worker task) id, the one the audit events carry.
-    "filters": {"request_id": {"()": "ims_portal.audit.log_filters.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "ims_portal.audit.log_filters.RequestIdFilter"},
+        "once_a_minute": {"()": "ims_portal.audit.log_filters.OnceAMinuteFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -310,5 +415,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        # A cache outage: one line a minute, not one traceback per request.
+        "ims_portal.cache": {
+            "handlers": ["console"],
+            "filters": ["once_a_minute"],
+            "propagate": False,
+        },
+    },
 }

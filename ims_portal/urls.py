@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from ims_portal.exports.overview_views import overview_live, overview_page
+from ims_portal.rate_limits import limit_sign_ins
 
 urlpatterns = [
     path("", overview_page, name="home"),
@@ -9,5 +10,8 @@ urlpatterns = [
     path("exports/", include("ims_portal.exports.urls")),
     path("accounts/", include("ims_portal.accounts.urls")),
     path("audit/", include("ims_portal.audit.urls")),
+    # The break-glass password sign-in, limited like the portal's own (before the admin's
+    # own route to the same view).
+    path("admin/login/", limit_sign_ins(admin.site.login), name="admin_login"),
     path("admin/", admin.site.urls),
 ]

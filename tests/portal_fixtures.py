@@ -71,20 +71,30 @@ def cloud_settings(simulator, portal_queue) -> Iterator[dict[str, str]]:
             os.environ[key] = value
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_worker(
+    env: dict[str, str], log: Path, *, concurrency: int = 2, own_group: bool = False
+) -> subprocess.Popen:
+    """A `celery worker` process; with `own_group`, the leader of its own process group
+    (as a service manager runs it), so a test can signal it and its pool at once."""
     command = [
         sys.executable, "-m", "celery", "-A", "ims_portal", "worker",
-        "--loglevel", "INFO", "--concurrency", "2", "--without-mingle", "--without-gossip",
-        "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
+        "--loglevel", "INFO", "--concurrency", str(concurrency), "--without-mingle",
+        "--without-gossip", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
     ]  # fmt: skip
+    started = log.stat().st_size if log.exists() else 0  # a restarted worker's log goes on
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"worker exited: {log.read_text()[-2000:]}")
-        if b"ready." in log.read_bytes():
+        if b"ready." in log.read_bytes()[started:]:
             return process
         time.sleep(0.2)
     process.kill()

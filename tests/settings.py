@@ -9,6 +9,12 @@ os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims_portal")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# The test client and the live server of the browser tests speak plain HTTP; the tests of
+# the HTTPS settings (tests/test_deployment.py) turn the redirect on themselves.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# Tests sign in and export far faster than people do; the rate-limit tests set their own.
+os.environ.setdefault("EXPORT_RATE_LIMIT", "10000/m")
+os.environ.setdefault("SIGN_IN_RATE_LIMIT", "10000/m")
 
 from ims_portal.settings import *  # noqa: F403
 

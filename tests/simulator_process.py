@@ -93,11 +93,10 @@ class SimulatorControl:
 
         `status` answers the next `count` matching requests (all of them if `count` is
         None); `latency` delays each matching request; `paths` is a regular expression
-        searched in the request path; `methods` limits it to e.g. "POST"; `drop` resets the
-        connection instead of answering.
+        searched in the request path; `methods` limits it to e.g. "POST"; `drop` acts on the
+        request and resets the connection without answering.
         """
         spec = {
-            "drop": drop,
             "status": status,
             "count": count,
             "latency": latency,
@@ -106,6 +105,7 @@ class SimulatorControl:
             "methods": methods,
             "code": code,
             "message": message,
+            "drop": drop,
         }
         return self._call("POST", "faults", {k: v for k, v in spec.items() if v is not None})[
             "faults"

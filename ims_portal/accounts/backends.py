@@ -7,7 +7,9 @@
   `DEVELOPMENT_SIGN_IN` (DEBUG on and no OIDC_ISSUER).
 - `BreakGlassBackend`: otherwise a password lets only a superuser in, through /admin/, for
   when the identity provider is down. A `user_logged_in` whose `user.backend` is
-  `BREAK_GLASS` is such a sign-in.
+  `BREAK_GLASS` is such a sign-in. Such a session holds no portal role, even for a
+  superuser who also has one from SSO: portal roles come from SSO sessions alone, so no
+  password opens the portal.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mozilla_django_oidc.utils import import_from_settings
 
 from ims_portal.accounts import provider
 from ims_portal.accounts.identities import UnusableClaims, sign_in_from_claims
+from ims_portal.accounts.roles import hold_no_roles
 from ims_portal.accounts.signals import roles_changed
 
 BREAK_GLASS = "ims_portal.accounts.backends.BreakGlassBackend"
@@ -263,9 +266,16 @@ class BreakGlassBackend(ModelBackend):
         if settings.DEVELOPMENT_SIGN_IN:
             return None
         user = super().authenticate(request, username, password, **kwargs)
-        return user if user is not None and user.is_superuser else None
+        return self._admin_only(user)
 
     def get_user(self, user_id: int) -> User | None:
-        """The session's user while still a superuser: a demoted one is signed out."""
-        user = super().get_user(user_id)
-        return user if user is not None and user.is_superuser else None
+        """The session's user while still a superuser (a demoted one is signed out), with
+        no portal role: the session reaches /admin/ only."""
+        return self._admin_only(super().get_user(user_id))
+
+    @staticmethod
+    def _admin_only(user: User | None) -> User | None:
+        if user is None or not user.is_superuser:
+            return None
+        hold_no_roles(user)
+        return user

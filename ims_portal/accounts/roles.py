@@ -29,6 +29,13 @@ def roles_of(user: User | AnonymousUser) -> frozenset[str]:
     return cached
 
 
+def hold_no_roles(user: User) -> None:
+    """Make this user object (one request's) hold no portal role, whatever its groups say:
+    a session opened with a password outside development (break glass) reaches /admin/
+    and nothing of the portal, so its roles only ever come from an SSO sign-in."""
+    user.__dict__["_portal_roles"] = frozenset()
+
+
 def is_exporter(user: User | AnonymousUser) -> bool:
     return EXPORTER in roles_of(user)
 

@@ -66,7 +66,8 @@ def request_id_from(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def _from_trusted_proxy(meta: Mapping[str, str], trusted: Iterable[IpNetwork]) -> bool:
+def from_trusted_proxy(meta: Mapping[str, str], trusted: Iterable[IpNetwork]) -> bool:
+    """Whether the request's socket peer is one of the trusted reverse proxies."""
     peer = _address(meta.get("REMOTE_ADDR", ""))
     return peer is not None and any(peer in network for network in trusted)
 
@@ -120,7 +121,7 @@ def origin_of_request(meta: Mapping[str, str], trusted: Iterable[IpNetwork]) -> 
     trusted = tuple(trusted)
     # A request id names the request in the proxy's logs too; only a proxy we trust may set
     # it, or a client could make its events look like someone else's in the trail.
-    incoming = meta.get("HTTP_X_REQUEST_ID") if _from_trusted_proxy(meta, trusted) else None
+    incoming = meta.get("HTTP_X_REQUEST_ID") if from_trusted_proxy(meta, trusted) else None
     return Origin(
         request_id=request_id_from(incoming),
         ip=client_ip(meta, trusted),

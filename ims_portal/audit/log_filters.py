@@ -1,6 +1,9 @@
-"""Put the request id (or, in a worker, the task id) on every log record."""
+"""Logging filters: the request id (or, in a worker, the task id) on every record, and a
+once-a-minute gate for messages an outage would otherwise repeat on every request."""
 
 import logging
+import threading
+import time
 
 from ims_portal.audit import context
 
@@ -18,4 +21,36 @@ class RequestIdFilter(logging.Filter):
         record.request_id = (
             context.current().request_id or getattr(request, "request_id", None) or "-"
         )
+        return True
+
+
+class OnceAMinuteFilter(logging.Filter):
+    """Lets one record through per logger and minute, shortened to one line.
+
+    For the cache (django-redis logs every error it ignores, with its traceback): while
+    Redis is down each request would add one, and the first says all there is to say.
+    """
+
+    PERIOD = 60.0
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(record.name)
+            if last is not None and now - last < self.PERIOD:
+                return False
+            self._last[record.name] = now
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            cause = error.__cause__ or error
+            record.msg = "cache unavailable, pages read from the source (%s: %s); next report in a minute at the earliest"
+            record.args = (type(cause).__name__, cause)
+            record.exc_info = None
+            record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

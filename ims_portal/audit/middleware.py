@@ -19,7 +19,10 @@ class RequestOriginMiddleware:
     The id is the incoming `X-Request-Id` when it is well formed (so a proxy's id follows
     the request through), else a new one; it is sent back on the response. The source IP
     is the socket peer, or what `X-Forwarded-For` says only when that peer is one of
-    `TRUSTED_PROXIES`. Placed first, so every later middleware's log lines carry the id.
+    `TRUSTED_PROXIES`; so is the proxy's word that the browser used HTTPS
+    (`SECURE_PROXY_SSL_HEADER`), which is removed from any other request before Django's
+    security middleware reads it. Placed first, so every later middleware's log lines carry
+    the id.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -31,6 +34,8 @@ class RequestOriginMiddleware:
             raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from error
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not context.from_trusted_proxy(request.META, self.trusted):
+            request.META.pop(settings.SECURE_PROXY_SSL_HEADER[0], None)
         origin = context.origin_of_request(request.META, self.trusted)
         request.request_id = origin.request_id  # type: ignore[attr-defined]
         request.client_ip = origin.ip  # type: ignore[attr-defined]
@@ -38,3 +43,9 @@ class RequestOriginMiddleware:
             response = self.get_response(request)
         response[REQUEST_ID_HEADER] = origin.request_id
         return response
+
+
+def client_ip_of(request: HttpRequest) -> str:
+    """The request's client address as the audit trail records it (django-ratelimit's
+    `RATELIMIT_IP_META_KEY`), so a limit per address counts clients, not the proxy."""
+    return getattr(request, "client_ip", "") or request.META.get("REMOTE_ADDR", "")

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import requests
 
 from ims_portal.cloud import config
-from ims_portal.cloud.auth import Auth
+from ims_portal.cloud.auth import Auth, TokenAuth
 from ims_portal.cloud.errors import (
     AuthenticationError,
     CloudError,
@@ -36,7 +36,14 @@ from ims_portal.cloud.models import Bucket, BucketInfo, Image, Job, ObjectInfo
 from ims_portal.cloud.obs import ObsApi, ObsEndpoint
 from ims_portal.cloud.obs_auth import key_source
 from ims_portal.cloud.signing import encode_query
-from ims_portal.cloud.transport import DEFAULT_TIMEOUT, RetryPolicy, TimeoutSpec, call, send
+from ims_portal.cloud.transport import (
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    TimeoutSpec,
+    call,
+    longest_exchange,
+    send,
+)
 
 log = logging.getLogger("ims_portal.cloud")
 
@@ -103,6 +110,7 @@ class Client:
         settings = config.from_env(environ)
         options.setdefault("export_api_version", settings.export_api_version)
         options.setdefault("obs", settings.obs)
+        options.setdefault("timeout", settings.timeout)
         return cls(settings.endpoint, settings.project_id, settings.auth, **options)
 
     def __repr__(self) -> str:
@@ -208,6 +216,24 @@ class Client:
                 "export accepted without a job_id", method="POST", path=path, outcome_unknown=True
             )
         return job_id
+
+    def longest_export_seconds(self) -> float:
+        """The longest `export_image` can take before it returns or raises.
+
+        See `longest_export_seconds_with`; this client's timeouts and authentication.
+        """
+        timeout = self.timeout
+        if isinstance(self.auth, TokenAuth):
+            timeout = max(timeout, self.auth.timeout, key=longest_exchange)
+        return self.longest_export_seconds_with(timeout, token=isinstance(self.auth, TokenAuth))
+
+    @staticmethod
+    def longest_export_seconds_with(timeout: TimeoutSpec, *, token: bool) -> float:
+        """The longest an export POST can take with this timeout: each exchange waits at
+        most connect + read; with IAM tokens an exchange with IAM may come first, and a 401
+        repeats both once (the only repeat the POST ever gets)."""
+        exchanges = 4 if token else 1
+        return exchanges * longest_exchange(timeout)
 
     # --- jobs -------------------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ derived from the cloud and region where their naming is known (`obs.derived_endp
 `IMS_REGION`, else the region in the IMS host name), and left unknown otherwise: the IMS
 calls work without it, the OBS calls then raise `ConfigurationError`. `OBS_ADDRESSING` is
 `virtual` (the default) or `path`.
+
+`IMS_CONNECT_TIMEOUT` and `IMS_READ_TIMEOUT` (seconds) override the client's timeouts
+(`transport.DEFAULT_TIMEOUT`) for every call, IAM's included.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ims_portal.cloud.auth import AkSkAuth, Auth, TokenAuth
 from ims_portal.cloud.errors import ConfigurationError
 from ims_portal.cloud.obs import ObsEndpoint, addressing_setting, derived_endpoint
 from ims_portal.cloud.obs import endpoint as checked_obs_endpoint
+from ims_portal.cloud.transport import DEFAULT_TIMEOUT
 
 AKSK_VARS = ("IMS_AK", "IMS_SK")
 PASSWORD_VARS = ("IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN")
@@ -46,6 +50,7 @@ class CloudConfig:
     auth: Auth
     export_api_version: ExportApiVersion = DEFAULT_EXPORT_API_VERSION
     obs: ObsEndpoint | None = None  # None: unknown (OBS_ENDPOINT unset, not derivable)
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT  # (connect, read) seconds
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
@@ -59,6 +64,10 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
         return (env.get(name) or "").strip()
 
     endpoint = _endpoint(value("IMS_ENDPOINT"), "IMS_ENDPOINT")
+    timeout = (
+        _seconds(value("IMS_CONNECT_TIMEOUT"), "IMS_CONNECT_TIMEOUT", DEFAULT_TIMEOUT[0]),
+        _seconds(value("IMS_READ_TIMEOUT"), "IMS_READ_TIMEOUT", DEFAULT_TIMEOUT[1]),
+    )
     project_id = value("IMS_PROJECT_ID")
     if not project_id:
         raise ConfigurationError(
@@ -93,6 +102,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
             value("IAM_PASSWORD"),
             value("IAM_DOMAIN"),
             project_id,
+            timeout=timeout,
         )
     else:
         raise ConfigurationError(
@@ -105,6 +115,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
         auth=auth,
         export_api_version=export_api_version(value("IMS_EXPORT_API_VERSION")),
         obs=obs_endpoint(value("OBS_ENDPOINT"), value("OBS_ADDRESSING"), endpoint, value),
+        timeout=timeout,
     )
 
 
@@ -132,6 +143,18 @@ def export_api_version(raw: str) -> ExportApiVersion:
         f"IMS_EXPORT_API_VERSION must be one of {', '.join(EXPORT_API_VERSIONS)} "
         f"(default {DEFAULT_EXPORT_API_VERSION})"
     )
+
+
+def _seconds(raw: str, name: str, default: float) -> float:
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ConfigurationError(f"{name} must be a number of seconds above 0")
+    return seconds
 
 
 def _endpoint(raw: str, name: str) -> str:

@@ -37,6 +37,12 @@ DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 type TimeoutSpec = float | tuple[float, float]
 
 
+def longest_exchange(timeout: TimeoutSpec) -> float:
+    """The longest one exchange can wait on the cloud: connecting, then the answer."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return connect + read
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often and how patiently to repeat a request that failed with a retryable error."""

@@ -396,6 +396,10 @@ class Export(models.Model):
     # provider's support asks for.
     cloud_request_id = models.CharField(max_length=128, blank=True)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
+    # Since when the export has waited for the work queue: it was saved, but its submit task
+    # could not be handed to the broker (Redis down). `tasks.send_waiting_exports` sends it
+    # once the broker is back; until then its page says so.
+    waiting_for_queue_since = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -569,6 +573,11 @@ class Export(models.Model):
         return self.status == Status.ABANDONED
 
     @property
+    def is_waiting_for_queue(self) -> bool:
+        """Saved, but not yet handed to the work queue (the broker was down)."""
+        return self.status == Status.QUEUED and self.waiting_for_queue_since is not None
+
+    @property
     def is_retrying(self) -> bool:
         """Queued again after a submit the cloud surely did not act on."""
         return self.status == Status.QUEUED and bool(self.error_message)
@@ -675,6 +684,13 @@ class Export(models.Model):
         )
 
     record_check.alters_data = True  # type: ignore[attr-defined]
+
+    def note_queue(self, *, reached: bool) -> None:
+        """Record whether the submit task of this queued export reached the broker, or raise
+        `TransitionConflict` if the export moved on meanwhile."""
+        self._write({"waiting_for_queue_since": None if reached else timezone.now()})
+
+    note_queue.alters_data = True  # type: ignore[attr-defined]
 
     def _write(
         self,

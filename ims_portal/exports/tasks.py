@@ -16,7 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ims_portal.cloud import CloudError, ConfigurationError, ObjectInfo
+from ims_portal.cloud import Client, CloudError, ConfigurationError, ObjectInfo
+from ims_portal.cloud.transport import DEFAULT_TIMEOUT
 from ims_portal.exports import preflight, verification, workflow
 from ims_portal.exports.cloud_access import get_client
 from ims_portal.exports.models import Export, Status, TransitionConflict, Verification
@@ -24,22 +25,57 @@ from ims_portal.exports.models import Export, Status, TransitionConflict, Verifi
 log = logging.getLogger(__name__)
 
 
+# How much longer than the client's own limits a submit may take before the reconciler
+# concludes that no live worker is still sending it: the database writes around the POST.
+SUBMITTING_MARGIN = 30.0
+
+
 def enqueue_submit(export: Export) -> None:
-    """Send `submit_export` once the row that it reads has been committed."""
-    transaction.on_commit(lambda: submit_export.delay(export.pk))
+    """Send `submit_export` once the row that it reads has been committed.
+
+    Should the broker be down, the export stays saved and `queued`, marked as waiting for
+    the work queue; `send_waiting_exports` sends it once the broker is back. The request
+    that saved it is answered as usual either way.
+    """
+    transaction.on_commit(lambda: _send_submit(export))
 
 
-# acks_late: if the worker dies before the POST, the redelivered message submits; if it
-# dies after `submitting` was saved, the redelivery finds the row claimed and does nothing,
-# and the reconciler hands the export to a person as `unknown`.
-@shared_task(acks_late=True)
+def _send_submit(export: Export) -> bool:
+    """Hand `submit_export` of a queued export to the broker; False if the broker is down."""
+    try:
+        submit_export.delay(export.pk)
+    except Exception as error:  # kombu's OperationalError, or any other way a publish fails
+        log.warning(
+            "export %s: the work queue is unreachable (%s); it is sent once it is back",
+            export.pk,
+            error,
+        )
+        with contextlib.suppress(TransitionConflict):
+            export.note_queue(reached=False)
+        return False
+    return True
+
+
+# Both tasks are safe to run twice (each begins with a compare-and-swap on the row), so a
+# message whose worker process died under it is handed out again rather than dropped:
+# acks_late keeps it unacknowledged while the task runs, and reject_on_worker_lost puts it
+# back on the queue when the process is killed (kill -9, the OOM killer, a SIGTERM to the
+# whole process group). A submit redelivered after its POST may have left finds the row
+# `submitting` and does nothing; the reconciler hands it to a person as `unknown`. A
+# message that itself kills its worker would come back each time; neither task holds
+# anything large enough for that.
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def submit_export(export_id: int) -> None:
     """Send the export POST for a queued export, exactly once."""
     export = Export.objects.filter(pk=export_id).first()
     if export is None or export.status != Status.QUEUED:
         return
     try:
-        export.transition(Status.SUBMITTING, submit_attempts=export.submit_attempts + 1)
+        export.transition(
+            Status.SUBMITTING,
+            submit_attempts=export.submit_attempts + 1,
+            waiting_for_queue_since=None,
+        )
     except TransitionConflict:
         return  # another delivery claimed it
     log.info("export %s: submitting %s to %s", export.pk, export.image_id, export.bucket_url)
@@ -105,7 +141,7 @@ def schedule_poll(export_id: int, due: datetime) -> None:
     poll_export.apply_async((export_id, due.isoformat()), countdown=countdown)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def poll_export(export_id: int, due: str) -> None:
     """Ask the cloud about the export's job, record it, and poll again unless it ended.
 
@@ -153,7 +189,7 @@ def schedule_verify(export_id: int, due: datetime) -> None:
     verify_export.apply_async((export_id, due.isoformat()), countdown=countdown)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def verify_export(export_id: int, due: str) -> None:
     """Read the metadata of a succeeded export's object in OBS and record it as evidence
     (`verification.record`), checking again later where that is due.
@@ -183,6 +219,34 @@ def verify_export(export_id: int, due: str) -> None:
         schedule_verify(export.pk, export.verify_due_at)
 
 
+def submitting_timeout() -> float:
+    """Seconds after which an export still `submitting` has no live worker sending it.
+
+    EXPORT_SUBMITTING_TIMEOUT if set; else the longest the cloud client can take over an
+    export POST (`Client.longest_export_seconds`, from its timeouts) plus a margin. A
+    worker that is still alive is done with the POST by then, one way or the other.
+    """
+    if settings.EXPORT_SUBMITTING_TIMEOUT is not None:
+        return float(settings.EXPORT_SUBMITTING_TIMEOUT)
+    try:
+        longest = get_client().longest_export_seconds()
+    except ConfigurationError:
+        longest = Client.longest_export_seconds_with(DEFAULT_TIMEOUT, token=True)
+    return longest + SUBMITTING_MARGIN
+
+
+def reconcile_graces() -> tuple[timedelta, timedelta]:
+    """How late a poll, and a retried submit, may be before the reconciler steps in.
+
+    Each is longer than the wait a live message may still be sitting out (one poll interval
+    at most, with its jitter; one submit back-off), and one more poll interval for a busy
+    worker to come round to it. Stepping in early costs a duplicate message and nothing else:
+    each task is a compare-and-swap.
+    """
+    poll = workflow.longest_poll_wait()
+    return timedelta(seconds=2 * poll), timedelta(seconds=workflow.longest_submit_wait() + poll)
+
+
 @shared_task
 def reconcile_exports() -> dict[str, int]:
     """Put exports whose next step went missing back on track (run by Celery beat).
@@ -194,15 +258,17 @@ def reconcile_exports() -> dict[str, int]:
     whose object check went missing gets a fresh check.
     """
     now = timezone.now()
-    counts = {"resubmitted": 0, "repolled": 0, "reverified": 0, Status.UNKNOWN.value: 0}
-    # Longer than any back-off a live task may still be waiting out.
-    grace = timedelta(seconds=max(2 * settings.EXPORT_POLL_MAX, 60.0))
+    counts = {"resubmitted": 0, "repolled": 0, Status.UNKNOWN.value: 0}
+    grace, retry_grace = reconcile_graces()
 
-    for export in Export.objects.filter(status=Status.QUEUED, updated_at__lt=now - grace):
-        submit_export.delay(export.pk)
-        counts["resubmitted"] += 1
+    # A queued export never tried has no back-off to wait out; a retried one may be
+    # waiting out its back-off.
+    lost = Q(submit_attempts=0, updated_at__lt=now - grace) | Q(updated_at__lt=now - retry_grace)
+    for export in Export.objects.filter(lost, status=Status.QUEUED):
+        if _send_submit(export):
+            counts["resubmitted"] += 1
 
-    stuck_since = now - timedelta(seconds=settings.EXPORT_SUBMITTING_TIMEOUT)
+    stuck_since = now - timedelta(seconds=submitting_timeout())
     for export in Export.objects.filter(status=Status.SUBMITTING, submitting_at__lt=stuck_since):
         try:
             export.transition(
@@ -235,3 +301,25 @@ def reconcile_exports() -> dict[str, int]:
     if any(counts.values()):
         log.info("reconcile: %s", counts)
     return counts
+
+
+@shared_task
+def send_waiting_exports() -> int:
+    """Send the exports saved while the broker was down (run by Celery beat every few
+    seconds, so they leave within seconds of its return); return how many were sent.
+
+    Resending one whose message did get through is harmless: the submit is a
+    compare-and-swap on the row.
+    """
+    sent = 0
+    for export in Export.objects.filter(
+        status=Status.QUEUED, waiting_for_queue_since__isnull=False
+    ):
+        if not _send_submit(export):
+            break  # still down: the next run tries again
+        with contextlib.suppress(TransitionConflict):  # a worker claimed it meanwhile
+            export.note_queue(reached=True)
+        sent += 1
+    if sent:
+        log.info("sent %d export(s) that waited for the work queue", sent)
+    return sent

@@ -31,6 +31,7 @@ from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
 from ims_portal.exports.tasks import enqueue_submit
 from ims_portal.pages import SignedInRequest, is_fragment_request, query_without_page
+from ims_portal.rate_limits import limit_exports
 
 HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
@@ -62,6 +63,7 @@ def _bucket_context(image_id: str = "", refresh: bool = False) -> dict[str, obje
 
 @exporter_required
 @require_http_methods(["GET", "POST"])
+@limit_exports
 def new_export(request: SignedInRequest) -> HttpResponse:
     """The new-export form; a valid POST saves a queued export and submits it on commit.
 
@@ -87,6 +89,11 @@ def new_export(request: SignedInRequest) -> HttpResponse:
             if export is not None:
                 _forget_retry(request, token)
                 return redirect(export)
+        # The same form posted twice at once: its twin saved the export while this one was
+        # being checked, and the checks then found that export's image busy.
+        twin = _export_for_token(request, token)
+        if twin is not None:
+            return redirect(twin)
         status = 503 if form.cloud_unreachable else 422
         _record_refusal(request, form)
         if retried is not None:

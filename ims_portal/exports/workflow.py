@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.utils import timezone
 
-from ims_portal.cloud import CloudError, Job
+from ims_portal.cloud import CloudError, Job, Throttled
 from ims_portal.cloud.catalogue import Explanation, Retry, explain
 from ims_portal.cloud.models import JobStatus
 from ims_portal.exports import verification
@@ -64,16 +64,33 @@ def _explain(error: CloudError) -> Explanation:
     return explain(error.code, status=error.status)
 
 
+POLL_JITTER = 0.1  # each poll delay is moved by up to this fraction either way
+SUBMIT_RETRY_MAX = 60.0  # seconds: the cap of a submit's back-off, before its jitter
+SUBMIT_RETRY_JITTER = 0.2
+
+
 def poll_delay(poll_count: int) -> float:
     """Back-off between polls: start short, grow by a factor, cap, with a little jitter."""
     first: float = settings.EXPORT_POLL_FIRST
     factor: float = settings.EXPORT_POLL_FACTOR
     delay = min(first * factor ** max(poll_count, 0), float(settings.EXPORT_POLL_MAX))
-    return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+    return delay * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)  # noqa: S311 - jitter, not security
+
+
+def longest_poll_wait() -> float:
+    """The longest a poll message waits before it runs (`poll_delay` at its cap)."""
+    return float(settings.EXPORT_POLL_MAX) * (1 + POLL_JITTER)
 
 
 def submit_retry_delay(attempt: int) -> float:
-    return min(2.0**attempt, 60.0) * random.uniform(0.8, 1.2)  # noqa: S311
+    return min(2.0**attempt, SUBMIT_RETRY_MAX) * random.uniform(  # noqa: S311
+        1 - SUBMIT_RETRY_JITTER, 1 + SUBMIT_RETRY_JITTER
+    )
+
+
+def longest_submit_wait() -> float:
+    """The longest a retried submit waits before it runs (`submit_retry_delay` at its cap)."""
+    return SUBMIT_RETRY_MAX * (1 + SUBMIT_RETRY_JITTER)
 
 
 def record_submit_failure(
@@ -120,7 +137,9 @@ def record_submit_failure(
         export.transition(
             Status.QUEUED, error_code=error.code, error_message=human_error(error.code, message)
         )
-        return submit_retry_delay(export.submit_attempts)
+        # Never sooner than the cloud asked (a 429's Retry-After).
+        asked = error.retry_after if isinstance(error, Throttled) else None
+        return max(submit_retry_delay(export.submit_attempts), asked or 0.0)
     # The cloud surely never acted on any of the attempts: it was unavailable, which passes.
     export.transition(
         Status.FAILED,

@@ -10,7 +10,9 @@ without any answer. A fault with a `count` is removed after
 firing that many times; without one it stays until `DELETE /_sim/faults` or a reset.
 
 Per request, every matching latency-only fault fires, but only the first matching fault with
-a status does, so two stacked bursts play one after the other rather than both at once.
+a status (or a drop) does, so two stacked bursts play one after the other rather than both
+at once. A `drop` fault lets the request be acted on, then closes the connection without an
+answer: the client sent it and cannot know what became of it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Fault:
     code: str | None = None  # overrides the default error code for the status
     message: str | None = None
     service: str = IMS_SERVICE
-    drop: bool = False  # reset the connection instead of answering
+    drop: bool = False  # act on the request, then reset the connection unanswered
 
     def matches(self, method: str, path: str, service: str = IMS_SERVICE) -> bool:
         """Whether this fault applies to a request."""

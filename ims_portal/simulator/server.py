@@ -52,10 +52,6 @@ SECURITY_TOKENS_PATH = "/v3.0/OS-CREDENTIAL/securitytokens"
 SECRET_BODY_PATHS = frozenset({TOKEN_PATH, SECURITY_TOKENS_PATH})
 
 
-class DropConnection(Exception):
-    """An injected fault: reset the connection instead of answering."""
-
-
 @dataclass(frozen=True, slots=True)
 class Route:
     """One cloud API: method, path pattern (groups become handler arguments), handler."""
@@ -96,8 +92,6 @@ def handle_cloud_request(state: SimulatorState, request: Request) -> Response:
     latency, fault = state.fire_faults(request.method, request.path, IMS_SERVICE)
     if latency:
         time.sleep(latency)
-    if fault is not None and fault.drop:
-        raise DropConnection
     try:
         if fault is not None and fault.status is not None:
             error = errors.fault_error(
@@ -109,9 +103,21 @@ def handle_cloud_request(state: SimulatorState, request: Request) -> Response:
         route, args = _route(state, request)
         if route.authenticated:
             auth.authenticate(state, request.method, request.url, request.headers, request.body)
-        return route.handler(state, request, *args)
+        response = route.handler(state, request, *args)
     except ApiError as error:
-        return Response(error.status, error.body(request.request_id), dict(error.headers))
+        response = Response(error.status, error.body(request.request_id), dict(error.headers))
+    if fault is not None and fault.drop:
+        raise ConnectionDropped(response)
+    return response
+
+
+class ConnectionDropped(Exception):
+    """A `drop` fault: the request was acted on (`response`), and the connection is reset
+    instead of answering, as when a load balancer in front of the service gives up."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("connection dropped")
+        self.response = response
 
 
 def handle_obs_request(state: SimulatorState, request: Request) -> tuple[Response, str | None]:
@@ -119,14 +125,15 @@ def handle_obs_request(state: SimulatorState, request: Request) -> tuple[Respons
     latency, fault = state.fire_faults(request.method, request.path, OBS_SERVICE)
     if latency:
         time.sleep(latency)
-    if fault is not None and fault.drop:
-        raise DropConnection
     if fault is not None and fault.status is not None:
         response = obs_api.fault_error(fault.status, fault.code, fault.message).response(request)
         if fault.retry_after is not None:
             response.headers["Retry-After"] = _seconds(fault.retry_after)
         return response, None
-    return obs_api.handle(state, request)
+    response, how = obs_api.handle(state, request)
+    if fault is not None and fault.drop:
+        raise ConnectionDropped(response)  # OBS's calls only read: acting first changes nothing
+    return response, how
 
 
 def _route(state: SimulatorState, request: Request) -> tuple[Route, tuple[str, ...]]:
@@ -213,7 +220,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 response = handle_cloud_request(state, request)
                 how = _presented_auth(request)
                 state.record_request(_log_entry(request, response, IMS_SERVICE, how))
-        except DropConnection:
+        except ConnectionDropped as dropped:
+            service = OBS_SERVICE if obs else IMS_SERVICE
+            how = None if obs else _presented_auth(request)
+            state.record_request(_log_entry(request, dropped.response, service, how))
             self._reset()
             logger.info('%s "%s %s" dropped', self.client_address[0], request.method, self.path)
             return

@@ -8,6 +8,7 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.urls import reverse
 
 from ims_portal.accounts.backends import BREAK_GLASS
+from ims_portal.accounts.roles import AUDITOR, EXPORTER, set_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +56,19 @@ def test_in_development_the_demo_users_sign_in_with_their_password(client, setti
     response = client.post(reverse("accounts:login"), {"username": "alice", "password": "pw-alice"})
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
+
+
+def test_a_break_glass_session_reaches_the_admin_only_even_for_a_superuser_with_a_role(client, sso):
+    # Portal roles come from SSO sessions alone: this superuser exports when signed in
+    # through the company SSO, but a password session is for /admin/ and nothing else.
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root")
+    set_roles(root, {EXPORTER, AUDITOR})
+    client.post(reverse("admin:login"), {"username": "root", "password": "pw-root"})
+    assert client.session["_auth_user_backend"] == BREAK_GLASS
+    assert client.get(reverse("admin:index")).status_code == 200
+    for page in ("home", "exports:new", "exports:history", "audit:events"):
+        response = client.get(reverse(page))
+        assert response.status_code == 403, page
+        assert "No access" in response.content.decode()
+    refused = client.post(reverse("exports:new"), {"image": "anything"})
+    assert refused.status_code == 403

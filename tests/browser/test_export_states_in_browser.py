@@ -117,8 +117,10 @@ def test_an_unknown_export_is_amber_and_says_what_to_check_where(
     assert headline(page).startswith("Unknown")
     assert phase_classes(page) == ["done", "halted", "todo", "todo", "todo"]
     help_text = " ".join(page.text_content("#export-status .unknown-help").split())
-    assert "began sending the export request to the cloud at" in help_text
-    assert "It gave no job id." in help_text
+    assert "began sending the export request (POST) to the cloud at" in help_text
+    assert "The cloud answered (its request id" in help_text  # the 504 had one
+    assert "It gave no job id, and the portal will not send it again by itself." in help_text
+    assert "The portal request id" in help_text
     assert "OBS console" in help_text and "IMS console" in help_text
     assert seed.SMALL_DEBIAN in help_text
     assert page.is_visible("#export-status a:text('Stop following')")

@@ -6,6 +6,7 @@ import pytest
 
 from ims_portal.cloud import AkSkAuth, Client, ConfigurationError, TokenAuth
 from ims_portal.cloud.obs import ObsEndpoint
+from ims_portal.cloud.transport import DEFAULT_TIMEOUT
 from ims_portal.simulator import seed
 from tests.cloud.conftest import wait_for_job
 
@@ -213,3 +214,20 @@ def test_the_simulators_environment_reaches_its_obs(sim):
     with Client.from_env(sim.client_environment()) as client:
         assert client.obs_endpoint == ObsEndpoint(sim.obs_url, "path")
         assert client.bucket_info("ims-exports") is not None
+
+
+def test_the_timeouts_default_to_the_transports_and_are_read_from_the_environment():
+    assert Client.from_env({**BASE, **AKSK}).timeout == DEFAULT_TIMEOUT
+    environ = {**BASE, **PASSWORD, "IMS_CONNECT_TIMEOUT": "2", "IMS_READ_TIMEOUT": "7.5"}
+    client = Client.from_env(environ)
+    assert client.timeout == (2.0, 7.5)
+    assert client.auth.timeout == (2.0, 7.5)  # IAM's calls too
+    # The longest export POST: IAM token + POST, twice over after a 401.
+    assert client.longest_export_seconds() == 4 * 9.5
+    assert Client.from_env({**BASE, **AKSK}).longest_export_seconds() == sum(DEFAULT_TIMEOUT)
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_names_its_variable(raw):
+    with pytest.raises(ConfigurationError, match="IMS_READ_TIMEOUT"):
+        Client.from_env({**BASE, **AKSK, "IMS_READ_TIMEOUT": raw})

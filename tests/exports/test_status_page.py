@@ -147,7 +147,8 @@ def test_an_unknown_export_says_what_the_portal_knows_and_what_to_check(
     assert "tone-warning" in html
     sent = Export.objects.get(pk=export.pk).submitting_at
     assert timezone.localtime(sent).strftime("%Y-%m-%d %H:%M:%S") in html
-    assert "It gave no job id." in html
+    assert "It gave no job id, and the portal will not send it again by itself." in html
+    assert "the POST may or may not have reached the cloud" in html  # no answer came
     assert "What to check, and where" in html
     assert export.destination in html and export.image_id in html
     assert "Stop following" in html

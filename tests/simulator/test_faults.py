@@ -105,6 +105,21 @@ def test_latency_longer_than_the_clients_timeout_makes_it_time_out(ims, sim):
     assert sim.control.requests("GET", "/v2/cloudimages")
 
 
+def test_a_dropped_connection_acts_on_the_request_and_never_answers(ims, sim):
+    sim.control.fault(drop=True, count=1, methods="POST", paths="/file$")
+    with pytest.raises(requests.ConnectionError):
+        requests.post(
+            f"{sim.url}/v1/cloudimages/{seed.SMALL_CENTOS}/file",
+            headers={"X-Auth-Token": ims.token},
+            json={"bucket_url": "ims-exports:dropped.qcow2", "file_format": "qcow2"},
+            timeout=TIMEOUT,
+        )
+    # The cloud took it up: the job runs, and the log has the answer that was never sent.
+    assert len(sim.control.jobs()) == 1
+    assert [r["status"] for r in sim.control.requests("POST", "/file")] == [200]
+    assert sim.control.faults() == []  # spent
+
+
 def test_clearing_faults_restores_normal_answers(ims, sim):
     sim.control.fault(status=503)
     sim.control.clear_faults()
@@ -140,6 +155,8 @@ def test_faulted_requests_are_logged_too(ims, sim):
         {"latency": -1},
         {"paths": "("},
         {"colour": 1},
+        {"drop": "yes"},
+        {"drop": True, "status": 503},
     ],
 )
 def test_a_malformed_fault_is_refused(sim, spec):

@@ -284,6 +284,22 @@ IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
 # `manage.py check` reports audit.E001.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
+# Signed checkpoints of the trail (audit/checkpoints.py): the Ed25519 key that signs them and
+# the exports, from a PEM file or the PEM text itself (`manage.py audit_keygen` makes one;
+# `make run` makes one under var/). Read when first used, never here.
+AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="", multiline=True)
+# Every AUDIT_CHECKPOINT_EVERY seconds (also when nothing happened) a checkpoint is appended
+# to the file at AUDIT_CHECKPOINT_PATH, which is renamed aside (rotated) once it holds
+# AUDIT_CHECKPOINT_ROTATE_BYTES; with AUDIT_CHECKPOINT_SYSLOG=host:port each one is also
+# sent to that syslog collector over TCP.
+AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=600)
+AUDIT_CHECKPOINT_PATH = env.str(
+    "AUDIT_CHECKPOINT_PATH", default=str(VAR_DIR / "audit-checkpoints.jsonl")
+)
+AUDIT_CHECKPOINT_ROTATE_BYTES = env.int("AUDIT_CHECKPOINT_ROTATE_BYTES", default=10_000_000)
+AUDIT_CHECKPOINT_SYSLOG = env.str("AUDIT_CHECKPOINT_SYSLOG", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -299,6 +299,12 @@ AUDIT_CHECKPOINT_PATH = env.str(
 )
 AUDIT_CHECKPOINT_ROTATE_BYTES = env.int("AUDIT_CHECKPOINT_ROTATE_BYTES", default=10_000_000)
 AUDIT_CHECKPOINT_SYSLOG = env.str("AUDIT_CHECKPOINT_SYSLOG", default="")
+# Beat's entry for the checkpoints, kept here with the audit settings rather than in the
+# broker section above.
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "ims_portal.audit.tasks.write_checkpoint",
+    "schedule": float(AUDIT_CHECKPOINT_EVERY),
+}
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ makes a key; `make run` makes one under var/ when none is set.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +21,17 @@ from ims_portal.audit import signing
 
 class NoSigningKey(ImproperlyConfigured):
     """No audit signing key is configured (or it cannot be read)."""
+
+
+def create_key_file(path: Path) -> Ed25519PublicKey:
+    """Write a new private key to `path` (mode 0600, never over an existing file:
+    `FileExistsError`) and return its public half."""
+    pem = signing.generate_private_pem()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    return signing.load_private_pem(pem).public_key()
 
 
 def configured() -> bool:

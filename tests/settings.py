@@ -6,31 +6,19 @@ Every value can still be overridden from the environment.
 import os
 import tempfile
 
+from ims_portal.audit.signing import generate_private_pem
+
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims_portal")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-
-def _test_signing_key() -> str:
-    # One key per test session, made here and handed to every process the tests start (a
-    # worker, `manage.py` in a subprocess) through the environment they inherit.
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    return (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-
-
-if not os.environ.get("AUDIT_SIGNING_KEY_FILE"):
-    os.environ.setdefault("AUDIT_SIGNING_KEY", _test_signing_key())
+# One audit signing key per test session, made here and handed to every process the tests
+# start (a worker, `manage.py` in a subprocess) through the environment they inherit.
+os.environ.setdefault(
+    "AUDIT_SIGNING_KEY",
+    "" if os.environ.get("AUDIT_SIGNING_KEY_FILE") else generate_private_pem().decode(),
+)
 # Never the checkpoint file of a development run in var/: tests that write checkpoints
 # point this at their own folder.
 os.environ.setdefault(

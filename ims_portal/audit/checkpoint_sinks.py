@@ -69,6 +69,7 @@ class FileSink:
             previous = self.last()
             seq = previous.seq if previous else 0
             self.path.rename(self.path.with_name(f"{self.path.stem}.{seq:09d}{self.path.suffix}"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = (checkpoint.line() + "\n").encode()
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:

@@ -98,11 +98,14 @@ class FileCheck:
             return "is not the first event the metadata names: rows are missing from the start"
         if row["hash"] == previous["hash"]:
             return f"repeats the row before it (event #{previous['id']}): a row is duplicated"
-        if row["id"] <= previous["id"]:
-            return f"comes after event #{previous['id']} but is older: the rows were reordered"
+        if row["id"] < previous["id"]:
+            return (
+                f"is older than the row before it (event #{previous['id']}): rows are "
+                "duplicated or out of order"
+            )
         return (
-            f"does not follow the row before it (event #{previous['id']}): a row is missing "
-            "between them"
+            f"does not follow the row before it (event #{previous['id']}): rows are missing "
+            "or out of order between them"
         )
 
     def finish(self) -> list[str]:

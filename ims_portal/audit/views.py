@@ -1,4 +1,5 @@
-"""The auditor's pages: search the trail, read one event, take the filtered events away.
+"""The auditor's pages: search the trail, read one event, take the filtered events away, and
+the public key to verify what was taken away.
 
 Auditors only. Every search and every export is itself recorded before it runs.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Max, Min
 from django.http import (
@@ -20,12 +22,14 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ims_portal.accounts.access import role_required
 from ims_portal.accounts.roles import AUDITOR
-from ims_portal.audit import exporting, file_check, keys, signing
+from ims_portal.audit import checkpointing, exporting, file_check, keys, signing
 from ims_portal.audit.chain import canonical_time
+from ims_portal.audit.checkpoints import CheckpointError, staleness
 from ims_portal.audit.forms import AuditFilterForm
 from ims_portal.audit.models import Action, AuditEvent, AuditEventQuerySet
 from ims_portal.audit.trail import record
@@ -76,6 +80,47 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "next_id": following.first(),
     }
     return TemplateResponse(request, "audit/event_detail.html", context)
+
+
+@auditor_required
+@require_GET
+def signing_key(request: HttpRequest) -> HttpResponse:
+    """The public key that checkpoints and exported files verify with, the newest checkpoint
+    this process can read, and how to check a file offline."""
+    context: dict[str, Any] = {
+        "every": settings.AUDIT_CHECKPOINT_EVERY,
+        "checkpoint_path": checkpointing.sink().path,
+    }
+    try:
+        public = keys.public_key()
+    except keys.NoSigningKey as error:
+        context["key_problem"] = str(error)
+    else:
+        context["public_pem"] = signing.public_pem(public)
+        context["fingerprint"] = signing.fingerprint(public)
+    try:
+        newest = checkpointing.sink().last()
+    except (OSError, CheckpointError) as error:
+        context["checkpoint_problem"] = str(error)
+    else:
+        if newest:
+            context["newest"] = newest
+            context["newest_at"] = newest.at
+            context["stale"] = staleness(newest, timezone.now())
+    return TemplateResponse(request, "audit/key.html", context)
+
+
+@auditor_required
+@require_GET
+def signing_key_pem(request: HttpRequest) -> HttpResponse:
+    """The public key as a PEM file, for `verify_offline --public-key`."""
+    try:
+        pem = signing.public_pem(keys.public_key())
+    except keys.NoSigningKey as error:
+        raise Http404("No audit signing key is configured.") from error
+    response = HttpResponse(pem, content_type="application/x-pem-file")
+    response["Content-Disposition"] = 'attachment; filename="audit-public.pem"'
+    return response
 
 
 @auditor_required

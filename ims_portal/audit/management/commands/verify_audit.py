@@ -19,6 +19,7 @@ Exits 0 when everything holds; otherwise names the first problem and exits 1.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ class Command(BaseCommand):
     def verify_chain(self, found: list[checkpoints.Checkpoint] | None) -> chain.Walk:
         walk = chain.Walk()
         anchors = checkpoints.Anchors(found or [])
+        problem: checkpoints.CheckpointError | None = None
         # One transaction: the cursor streams in chunks from one snapshot, in constant memory.
         with transaction.atomic():
             rows = (
@@ -118,15 +120,18 @@ class Command(BaseCommand):
                 .values_list(*CHAIN_COLUMNS)
                 .iterator(chunk_size=CHUNK_ROWS)
             )
-            try:
+            # Closed inside the transaction, however the walk ends: the cursor lives there.
+            with closing(rows):
                 for row in chain.rows_as_dicts(rows, CHAIN_COLUMNS):
                     if not walk.check(row):
                         break
-                    anchors.see(walk.count, row["hash"])
-            except checkpoints.CheckpointError as error:
-                raise CommandError(
-                    f"Audit trail does not match its checkpoints: {error}"
-                ) from error
+                    try:
+                        anchors.see(walk.count, row["hash"])
+                    except checkpoints.CheckpointError as error:
+                        problem = error
+                        break
+        if problem:
+            raise CommandError(f"Audit trail does not match its checkpoints: {problem}")
         if walk.broken:
             raise CommandError(
                 f"Audit chain BROKEN at {walk.broken} "

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from collections.abc import Generator
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -115,10 +116,11 @@ class Command(BaseCommand):
         problem: checkpoints.CheckpointError | None = None
         # One transaction: the cursor streams in chunks from one snapshot, in constant memory.
         with transaction.atomic():
-            rows = (
+            rows = cast(
+                "Generator[tuple[Any, ...]]",
                 AuditEvent.objects.order_by("id")
                 .values_list(*CHAIN_COLUMNS)
-                .iterator(chunk_size=CHUNK_ROWS)
+                .iterator(chunk_size=CHUNK_ROWS),
             )
             # Closed inside the transaction, however the walk ends: the cursor lives there.
             with closing(rows):

@@ -19,9 +19,9 @@ Exits 0 when everything holds; otherwise names the first problem and exits 1.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
-from collections.abc import Generator
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

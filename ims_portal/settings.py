@@ -123,6 +123,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the write lock at BEGIN so concurrent writers queue instead of failing mid-transaction.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
+# In production the portal connects as a role that may only use the tables (DATABASE_URL),
+# and migrations run as the role that owns them (DATABASE_MIGRATE_URL): `manage.py migrate`
+# connects through this alias when it is there, then grants the portal's role its rights
+# (audit/management/commands/migrate.py; README, production set-up).
+MIGRATE_DATABASE = "migrate"
+if env.str("DATABASE_MIGRATE_URL", default=""):
+    DATABASES[MIGRATE_DATABASE] = env.db("DATABASE_MIGRATE_URL")
+    DATABASES[MIGRATE_DATABASE]["TEST"] = {"MIRROR": "default"}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

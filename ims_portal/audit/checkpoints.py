@@ -227,5 +227,5 @@ class Anchors:
             longest = self.pending[-1]
             raise CheckpointError(
                 f"{what} has {length} events, but {longest} recorded {longest.size}: "
-                f"{longest.size - length} events were removed from its end"
+                f"{longest.size - length} event(s) removed from its end"
             )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ims_portal.exports import views
+from ims_portal.exports import evidence_views, views
 
 app_name = "exports"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("<int:pk>/status/", views.export_status, name="status"),
     path("<int:pk>/cancel/", views.cancel_export, name="cancel"),
     path("<int:pk>/abandon/", views.abandon_export, name="abandon"),
+    path("<int:pk>/evidence.json", evidence_views.evidence_json, name="evidence_json"),
+    path("<int:pk>/evidence/", evidence_views.evidence_page, name="evidence"),
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 # What the test client sends as the browser: the events must carry it.
@@ -27,10 +25,3 @@ def as_carol(browser_client, carol):
 def as_alice(browser_client, alice):
     browser_client.force_login(alice)
     return browser_client
-
-
-@pytest.fixture(autouse=True)
-def checkpoint_file(settings, tmp_path):
-    """Each test's own checkpoint file (none written yet)."""
-    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "checkpoints" / "audit-checkpoints.jsonl")
-    return Path(settings.AUDIT_CHECKPOINT_PATH)

@@ -87,7 +87,7 @@ def test_deleting_the_newest_events_is_caught():
     # The chain alone cannot tell: what is left is unbroken.
     assert "3 events checked: the audit chain is unbroken." in output
     assert "the trail has 3 events, but checkpoint 1 of" in output
-    assert "recorded 5: 2 events were removed from its end" in output
+    assert "recorded 5: 2 event(s) removed from its end" in output
 
 
 def test_a_forged_tail_written_in_place_of_the_newest_event_is_caught():

@@ -52,6 +52,7 @@ def pack(export: Export, made_by: str) -> dict[str, Any]:
             "image_size": export.image_size,
             "bucket": export.bucket,
             "object_name": export.object_name,
+            "destination": export.destination,
             "file_format": export.file_format,
             "fast_export": export.quick,
             "retry_of": export.retry_of_id,

@@ -58,7 +58,8 @@ def test_the_pack_holds_the_request_every_status_change_and_the_events(pack_file
     }
     assert pack["export"]["job_id"] == "job-77"
     assert pack["export"]["cloud_request_id"] == "req-cloud-1"
-    assert pack["export"]["bucket"] == finished.bucket and pack["export"]["status"] == "succeeded"
+    assert pack["export"]["destination"] == finished.destination
+    assert pack["export"]["status"] == "succeeded"
     assert [change["action"] for change in pack["status_changes"]] == [
         "export.requested",
         "export.submitting",

@@ -126,6 +126,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the write lock at BEGIN so concurrent writers queue instead of failing mid-transaction.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 
+# In production the portal connects as a role that may only use the tables (DATABASE_URL),
+# and migrations run as the role that owns them (DATABASE_MIGRATE_URL): `manage.py migrate`
+# connects through this alias when it is there, then grants the portal's role its rights
+# (audit/management/commands/migrate.py; README, production set-up).
+MIGRATE_DATABASE = "migrate"
+if env.str("DATABASE_MIGRATE_URL", default=""):
+    DATABASES[MIGRATE_DATABASE] = env.db("DATABASE_MIGRATE_URL")
+    DATABASES[MIGRATE_DATABASE]["TEST"] = {"MIRROR": "default"}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -395,6 +404,28 @@ EXPORT_VERIFY_UNREACHABLE_TRIES = env.int("EXPORT_VERIFY_UNREACHABLE_TRIES", def
 # client. A malformed entry stops the start-up: the request middleware refuses to load and
 # `manage.py check` reports audit.E001.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Signed checkpoints of the trail (audit/checkpoints.py): the Ed25519 key that signs them and
+# the exports, from a PEM file or the PEM text itself (`manage.py audit_keygen` makes one;
+# `make run` makes one under var/). Read when first used, never here.
+AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="", multiline=True)
+# Every AUDIT_CHECKPOINT_EVERY seconds (also when nothing happened) a checkpoint is appended
+# to the file at AUDIT_CHECKPOINT_PATH, which is renamed aside (rotated) once it holds
+# AUDIT_CHECKPOINT_ROTATE_BYTES; with AUDIT_CHECKPOINT_SYSLOG=host:port each one is also
+# sent to that syslog collector over TCP.
+AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=600)
+AUDIT_CHECKPOINT_PATH = env.str(
+    "AUDIT_CHECKPOINT_PATH", default=str(VAR_DIR / "audit-checkpoints.jsonl")
+)
+AUDIT_CHECKPOINT_ROTATE_BYTES = env.int("AUDIT_CHECKPOINT_ROTATE_BYTES", default=10_000_000)
+AUDIT_CHECKPOINT_SYSLOG = env.str("AUDIT_CHECKPOINT_SYSLOG", default="")
+# Beat's entry for the checkpoints, kept here with the audit settings rather than in the
+# broker section above.
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "ims_portal.audit.tasks.write_checkpoint",
+    "schedule": float(AUDIT_CHECKPOINT_EVERY),
+}
 
 LOGGING = {
     "version": 1,

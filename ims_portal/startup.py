@@ -7,6 +7,8 @@
   web app and the worker only meet on the same broker, and processes probing on their own
   could split across two if Redis came or went between their starts. The cache follows the
   broker in the settings.
+- It also makes the audit signing key of a development run, var/audit-signing-key.pem, when
+  none is set (the settings only name a key; they never make one).
 - Each process then logs one line naming the broker and the cloud it uses
   (`log_services`, called by `wsgi.py` and by the Celery app's worker and beat hooks).
 """
@@ -19,9 +21,11 @@ import shlex
 import socket
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 EMBEDDED_BROKER_URL = "filesystem://"
+DEVELOPMENT_KEY_NAME = "audit-signing-key.pem"
 REDIS_PROBE_SECONDS = 0.3
 
 logger = logging.getLogger(__name__)
@@ -111,7 +115,27 @@ def main() -> int:
             file=sys.stderr,
         )
     print(f"export CELERY_BROKER_URL={shlex.quote(broker)}")
+    key_file = development_signing_key(os.environ, debug=settings.DEBUG, var_dir=settings.VAR_DIR)
+    if key_file:
+        print(f"export AUDIT_SIGNING_KEY_FILE={shlex.quote(str(key_file))}")
     return 0
+
+
+def development_signing_key(
+    environ: Mapping[str, str], *, debug: bool, var_dir: Path
+) -> Path | None:
+    """The audit signing key of a development run with none set: var/audit-signing-key.pem,
+    made on the first run and kept after. None when a key is set, or outside development
+    (production brings its own key: `manage.py audit_keygen`)."""
+    if not debug or environ.get("AUDIT_SIGNING_KEY_FILE") or environ.get("AUDIT_SIGNING_KEY"):
+        return None
+    from ims_portal.audit.keys import create_key_file
+
+    path = var_dir / DEVELOPMENT_KEY_NAME
+    if not path.exists():
+        create_key_file(path)
+        print(f"make run: made the audit signing key {path}", file=sys.stderr)
+    return path
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Simulator (the IMS + IAM stand-in in `ims_portal.simulator`, run as its own proc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,13 @@ pytest_plugins = ["tests.portal_fixtures", "tests.oidc_fixtures"]
 # At 100x a small image exports in about a quarter of a second; tests that want to watch a
 # job run slower call `sim.control.configure(speed=...)` (the next reset undoes it).
 SIMULATOR_TEST_SPEED = 100.0
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_file(settings, tmp_path) -> Path:
+    """Each test's own audit checkpoint file (none written yet), never a shared one."""
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "checkpoints" / "audit-checkpoints.jsonl")
+    return Path(settings.AUDIT_CHECKPOINT_PATH)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,9 @@ Every value can still be overridden from the environment.
 """
 
 import os
+import tempfile
+
+from ims_portal.audit.signing import generate_private_pem
 
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
@@ -15,6 +18,19 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Tests sign in and export far faster than people do; the rate-limit tests set their own.
 os.environ.setdefault("EXPORT_RATE_LIMIT", "10000/m")
 os.environ.setdefault("SIGN_IN_RATE_LIMIT", "10000/m")
+
+# One audit signing key per test session, made here and handed to every process the tests
+# start (a worker, `manage.py` in a subprocess) through the environment they inherit.
+os.environ.setdefault(
+    "AUDIT_SIGNING_KEY",
+    "" if os.environ.get("AUDIT_SIGNING_KEY_FILE") else generate_private_pem().decode(),
+)
+# Never the checkpoint file of a development run in var/: tests that write checkpoints
+# point this at their own folder.
+os.environ.setdefault(
+    "AUDIT_CHECKPOINT_PATH",
+    os.path.join(tempfile.gettempdir(), f"ims-portal-tests-{os.getpid()}", "checkpoints.jsonl"),
+)
 
 from ims_portal.settings import *  # noqa: F403
 

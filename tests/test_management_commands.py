@@ -102,3 +102,21 @@ def test_traceback_still_shows_the_whole_story_when_asked_for():
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert "ImproperlyConfigured" in result.stderr
+
+
+def test_the_audit_key_and_checkpoint_commands_run_in_a_development_checkout(development, tmp_path):
+    key = tmp_path / "audit-signing-key.pem"
+    assert manage("migrate", "--noinput", **development).returncode == 0
+    made = manage("audit_keygen", "--out", str(key), **development)
+    assert made.returncode == 0, made.stderr
+    assert "BEGIN PUBLIC KEY" in made.stdout
+    signed = {**development, "AUDIT_SIGNING_KEY_FILE": str(key)}
+    written = manage("audit_checkpoint", **signed)
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "var" / "audit-checkpoints.jsonl").is_file()  # the default place
+    verified = manage("verify_audit", **signed)
+    assert verified.returncode == 0, verified.stderr
+    assert "1 checkpoints (signed, chained" in verified.stdout
+    grants = manage("audit_grants", "--role", "ims_app", **signed)
+    assert grants.returncode == 1  # SQLite has no roles: said in one line
+    assert "PostgreSQL's" in one_line_error(grants)

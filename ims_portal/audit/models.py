@@ -52,6 +52,7 @@ class Action(models.TextChoices):
     ACCESS_DENIED = "access.denied", "Access denied (someone else's export)"
     AUDIT_SEARCHED = "audit.searched", "Audit trail searched"
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+    AUDIT_EVIDENCE = "audit.evidence", "Evidence pack of an export downloaded"
     ADMIN_ADDED = "admin.added", "Added in the admin site"
     ADMIN_CHANGED = "admin.changed", "Changed in the admin site"
     ADMIN_DELETED = "admin.deleted", "Deleted in the admin site"

@@ -1,4 +1,5 @@
-"""The auditor's pages: search the trail, read one event, take the filtered events away.
+"""The auditor's pages: search the trail, read one event, take the filtered events away, and
+the public key to verify what was taken away.
 
 Auditors only. Every search and every export is itself recorded before it runs.
 """
@@ -6,8 +7,11 @@ Auditors only. Every search and every export is itself recorded before it runs.
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import Max, Min
 from django.http import (
     Http404,
     HttpRequest,
@@ -18,19 +22,23 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ims_portal.accounts.access import role_required
 from ims_portal.accounts.roles import AUDITOR
-from ims_portal.audit import exporting
+from ims_portal.audit import checkpointing, exporting, file_check, keys, signing
 from ims_portal.audit.chain import canonical_time
+from ims_portal.audit.checkpoints import CheckpointError, staleness
 from ims_portal.audit.forms import AuditFilterForm
-from ims_portal.audit.models import Action, AuditEvent
+from ims_portal.audit.models import Action, AuditEvent, AuditEventQuerySet
 from ims_portal.audit.trail import record
 from ims_portal.pages import is_fragment_request, query_without_page
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_ROWS = 2000  # rows per database round trip while streaming an export
+# Filters that keep a file complete: a time range is one run of the chain.
+RANGE_FILTERS = {"since", "before"}
 
 auditor_required = role_required(AUDITOR)
 
@@ -76,11 +84,55 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @auditor_required
 @require_GET
+def signing_key(request: HttpRequest) -> HttpResponse:
+    """The public key that checkpoints and exported files verify with, the newest checkpoint
+    this process can read, and how to check a file offline."""
+    context: dict[str, Any] = {
+        "every": settings.AUDIT_CHECKPOINT_EVERY,
+        "checkpoint_path": checkpointing.sink().path,
+    }
+    try:
+        public = keys.public_key()
+    except keys.NoSigningKey as error:
+        context["key_problem"] = str(error)
+    else:
+        context["public_pem"] = signing.public_pem(public)
+        context["fingerprint"] = signing.fingerprint(public)
+    try:
+        newest = checkpointing.sink().last()
+    except (OSError, CheckpointError) as error:
+        context["checkpoint_problem"] = str(error)
+    else:
+        if newest:
+            context["newest"] = newest
+            context["newest_at"] = newest.at
+            context["stale"] = staleness(newest, timezone.now())
+    return TemplateResponse(request, "audit/key.html", context)
+
+
+@auditor_required
+@require_GET
+def signing_key_pem(request: HttpRequest) -> HttpResponse:
+    """The public key as a PEM file, for `verify_offline --public-key`."""
+    try:
+        pem = signing.public_pem(keys.public_key())
+    except keys.NoSigningKey as error:
+        raise Http404("No audit signing key is configured.") from error
+    response = HttpResponse(pem, content_type="application/x-pem-file")
+    response["Content-Disposition"] = 'attachment; filename="audit-public.pem"'
+    return response
+
+
+@auditor_required
+@require_GET
 def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The filtered events as a CSV or JSON Lines file, streamed in chain order.
 
     The export is recorded first; that event is the chain head the file names, and only
-    events up to it are written, so the file is one consistent cut of the trail.
+    events up to it are written, so the file is one consistent cut of the trail. A file of
+    the whole trail or of a time range is complete: one unbroken run of the chain, whose
+    first and last positions and count its signed metadata states; any other filter makes
+    a filtered file, whose rows are checked one by one.
     """
     if fmt not in exporting.CONTENT_TYPES:
         raise Http404("No such format.")
@@ -89,7 +141,7 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
         return HttpResponseBadRequest("Invalid filter.")
     described = filters.described()
     marker = record(request.user, Action.AUDIT_EXPORTED, format=fmt, filter=described)
-    header = {
+    header: dict[str, Any] = {
         "format": exporting.FORMAT,
         "exported_at": canonical_time(marker.at),
         "exported_by": request.user.get_username(),
@@ -97,11 +149,17 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
         "order": "chain (oldest first)",
         "chain_head": {"id": marker.pk, "hash": marker.hash},
     }
+    cut = AuditEvent.objects.filter(pk__lte=marker.pk)
+    if set(described) <= RANGE_FILTERS:
+        header["scope"] = file_check.COMPLETE
+        header["range"], events = _complete_range(filters.apply(cut))
+    else:
+        header["scope"] = file_check.FILTERED
+        events = filters.apply(cut)
+    if keys.configured():
+        header = signing.signed(keys.private_key(), header)
     rows = (
-        filters.apply(AuditEvent.objects.filter(pk__lte=marker.pk))
-        .order_by("id")
-        .values_list(*exporting.COLUMNS)
-        .iterator(chunk_size=EXPORT_CHUNK_ROWS)
+        events.order_by("id").values_list(*exporting.COLUMNS).iterator(chunk_size=EXPORT_CHUNK_ROWS)
     )
     response = StreamingHttpResponse(
         exporting.stream(fmt, header, rows), content_type=exporting.CONTENT_TYPES[fmt]
@@ -110,3 +168,25 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     response["X-Audit-Chain-Head"] = f"{marker.pk}:{marker.hash}"
     return response
+
+
+def _complete_range(
+    in_range: AuditEventQuerySet,
+) -> tuple[dict[str, Any], AuditEventQuerySet]:
+    """The run of the chain from the first to the last event in the range, and what the
+    metadata says about it. Every event between the two is in the file, whatever its time
+    stamp, so the file is one unbroken run even where clocks disagreed."""
+    ends = in_range.aggregate(first=Min("id"), last=Max("id"))
+    if ends["first"] is None:
+        return {"count": 0, "first": None, "last": None}, in_range.none()
+    run = AuditEvent.objects.filter(pk__gte=ends["first"], pk__lte=ends["last"])
+    first = AuditEvent.objects.values("prev_hash").get(pk=ends["first"])
+    last = AuditEvent.objects.values("hash").get(pk=ends["last"])
+    position = AuditEvent.objects.filter(pk__lt=ends["first"]).count() + 1
+    count = run.count()
+    described = {
+        "count": count,
+        "first": {"position": position, "id": ends["first"], "prev_hash": first["prev_hash"]},
+        "last": {"position": position + count - 1, "id": ends["last"], "hash": last["hash"]},
+    }
+    return described, run

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ims_portal.exports import views
+from ims_portal.exports import evidence_views, views
 
 app_name = "exports"
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("<int:pk>/verification/", views.export_verification, name="verification"),
     path("<int:pk>/cancel/", views.cancel_export, name="cancel"),
     path("<int:pk>/abandon/", views.abandon_export, name="abandon"),
+    path("<int:pk>/evidence.json", evidence_views.evidence_json, name="evidence_json"),
+    path("<int:pk>/evidence/", evidence_views.evidence_page, name="evidence"),
 ]

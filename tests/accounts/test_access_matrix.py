@@ -147,6 +147,10 @@ MATRIX: dict[str, Row] = {
     "audit:events": Row(AUDITOR_PAGE),
     "audit:detail": Row(AUDITOR_PAGE, lambda world: {"pk": world.audit_event_pk()}),
     "audit:export": Row(AUDITOR_PAGE, lambda world: {"fmt": "csv"}),
+    "audit:key": Row(AUDITOR_PAGE),
+    "audit:key_pem": Row(AUDITOR_PAGE),
+    "exports:evidence": Row(AUDITOR_PAGE, lambda world: {"pk": world.export.pk}),
+    "exports:evidence_json": Row(AUDITOR_PAGE, lambda world: {"pk": world.export.pk}),
 }
 
 

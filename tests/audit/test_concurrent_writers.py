@@ -10,6 +10,7 @@ import sys
 import pytest
 from django.db import connection
 
+from ims_portal.audit import checkpoints
 from ims_portal.audit.models import AuditEvent
 from tests.audit.helpers import verify
 from tests.portal_fixtures import ROOT
@@ -47,6 +48,24 @@ while n < count:
 """
 
 
+# Checkpoints taken while the writers write: from the barrier until `done` appears.
+CHECKPOINTER = """
+import sys, time
+from pathlib import Path
+import django
+django.setup()
+from ims_portal.audit.checkpointing import write_checkpoint
+
+barrier, done = Path(sys.argv[1]), Path(sys.argv[2])
+print("ready", flush=True)
+while not barrier.exists():
+    time.sleep(0.001)
+while not done.exists():
+    write_checkpoint()
+    time.sleep(0.005)
+"""
+
+
 def test_four_processes_writing_at_once_keep_one_unbroken_chain(tmp_path):
     database = connection.settings_dict["NAME"]
     env = {
@@ -81,3 +100,46 @@ def test_four_processes_writing_at_once_keep_one_unbroken_chain(tmp_path):
     order = list(AuditEvent.objects.order_by("id").values_list("target_id", flat=True))
     switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches >= WRITERS * 5, f"only {switches} switches: the writers did not overlap"
+
+
+def test_checkpoints_taken_among_the_writers_each_name_a_true_cut_of_the_chain(tmp_path):
+    database = connection.settings_dict["NAME"]
+    path = tmp_path / "checkpoints" / "audit-checkpoints.jsonl"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "AUDIT_CHECKPOINT_PATH": str(path),
+    }
+    barrier, done = tmp_path / "go", tmp_path / "done"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, f"w{i}", str(EVENTS_EACH), str(barrier)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(2)
+    ] + [
+        subprocess.Popen(
+            [sys.executable, "-c", CHECKPOINTER, str(barrier), str(done)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)  # two checkpoint writers: they must not fork the checkpoints
+    ]  # fmt: skip
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready", process.stderr.read()
+    barrier.touch()
+    for writer in processes[:2]:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0, errors
+    done.touch()
+    for checkpointer in processes[2:]:
+        _, errors = checkpointer.communicate(timeout=60)
+        assert checkpointer.returncode == 0, errors
+
+    written = checkpoints.read([path])
+    sizes = {checkpoint.size for checkpoint in written}
+    # Taken while the chain grew: many different cuts, not just the start and the end.
+    assert len(sizes & set(range(1, 2 * EVENTS_EACH))) >= 5, sorted(sizes)
+    passed, output = verify("--checkpoints", str(path))
+    assert passed, output
+    assert f"{len(written)} checkpoints (signed, chained" in output

@@ -50,6 +50,8 @@ def test_exporters_get_403_and_visitors_the_sign_in_page_on_every_audit_page(cli
         reverse("audit:detail", args=[event.pk]),
         "/audit/export.csv",
         "/audit/export.jsonl",
+        reverse("audit:key"),
+        reverse("audit:key_pem"),
     ]
     for url in urls:
         response = client.get(url)

@@ -62,11 +62,14 @@ def test_a_broker_given_by_hand_is_taken_as_it_is():
         ({"DEBUG": "true", "REDIS_URL": DEAD_REDIS, "CELERY_BROKER_URL": "memory://"}, None),
     ],
 )
-def test_the_run_command_exports_its_choice(env, expected):
-    result = run_startup(**env)
+def test_the_run_command_exports_its_choice(env, expected, tmp_path):
+    result = run_startup(**env, IMS_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     broker = expected or env.get("CELERY_BROKER_URL") or env["REDIS_URL"]
-    assert exported(result.stdout) == {"CELERY_BROKER_URL": broker}
+    variables = {"CELERY_BROKER_URL": broker}
+    if env["DEBUG"] == "true":  # and the development run's audit signing key (below)
+        variables["AUDIT_SIGNING_KEY_FILE"] = str(tmp_path / "audit-signing-key.pem")
+    assert exported(result.stdout) == variables
 
 
 def test_the_run_command_stops_without_a_broker_in_production():

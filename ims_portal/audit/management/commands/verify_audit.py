@@ -1,52 +1,142 @@
-"""`manage.py verify_audit`: walk the audit chain and report the first broken link.
+"""`manage.py verify_audit`: walk the audit chain, hold it to the signed checkpoints, and
+report the first thing that does not hold.
 
-Exits 0 when every event's content matches its hash and every event links to the one
-before it; otherwise names the first bad event and exits 1. With `--file`, also checks an
-exported CSV or JSON Lines file: that no row was edited, that every row is in the trail
-as it is in the file, and that the chain head the file names is still in the chain.
+- No options: every event's content matches its hash and links to the one before it, and
+  the trail agrees with every checkpoint in the checkpoint file (AUDIT_CHECKPOINT_PATH and
+  its rotated predecessors): it is no shorter than any checkpoint says, the event at each
+  checkpoint's position carries the hash it recorded, the checkpoints themselves are signed
+  and chained without a gap, and the newest is no older than twice its interval.
+- `--checkpoints C [C ...]`: hold the trail to these checkpoint files instead.
+- `--file F`: also check an exported CSV or JSON Lines file: its signed metadata, each row
+  against its hash and against the trail, no row missing, duplicated or reordered in a
+  complete file, and its chain head still in the chain.
+- `--file F --checkpoints C`: the offline check. Nothing is read from the database: the
+  file is held to the checkpoints alone (as `python -m ims_portal.audit.verify_offline`).
+
+The public key is `--public-key` (a PEM file), else the configured signing key's own.
+Exits 0 when everything holds; otherwise names the first problem and exits 1.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
-from ims_portal.audit import chain, exporting
+from ims_portal.audit import chain, checkpointing, checkpoints, exporting, keys
+from ims_portal.audit.file_check import FileCheck, FileProblem
 from ims_portal.audit.models import AuditEvent
+from ims_portal.audit.verify_offline import load_key
+from ims_portal.audit.verify_offline import verify as verify_offline
 
 CHUNK_ROWS = 5000
 CHAIN_COLUMNS = ("id", *chain.FIELDS, "hash")
 
 
 class Command(BaseCommand):
-    help = "Verify the audit trail's hash chain (and, with --file, an exported file)."
+    help = (
+        "Verify the audit trail's hash chain against its signed checkpoints (and, with "
+        "--file, an exported file; with --file and --checkpoints, offline)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", type=Path, help="an audit export (.csv or .jsonl)")
+        parser.add_argument(
+            "--checkpoints",
+            type=Path,
+            nargs="+",
+            help="checkpoint files or folders (with --file: check offline, without the database)",
+        )
+        parser.add_argument(
+            "--public-key", type=Path, help="the audit public key (PEM); default: the portal's"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        walk = self.verify_chain()
+        self.public_key_path: Path | None = options["public_key"]
+        if options["file"] and options["checkpoints"]:
+            self.verify_offline(options["file"], options["checkpoints"])
+            return
+        found = self.read_checkpoints(options["checkpoints"])
+        walk = self.verify_chain(found)
         if options["file"]:
             self.verify_file(options["file"])
         if walk.head_id is None:
             self.stdout.write("The audit trail is empty.")
 
-    def verify_chain(self) -> chain.Walk:
+    def public_key(self) -> Ed25519PublicKey:
+        if self.public_key_path:
+            try:
+                return load_key(self.public_key_path)
+            except FileProblem as error:
+                raise CommandError(str(error)) from error
+        try:
+            return keys.public_key()
+        except keys.NoSigningKey as error:
+            raise CommandError(f"No public key to check signatures with: {error}") from error
+
+    def verify_offline(self, path: Path, checkpoint_paths: list[Path]) -> None:
+        try:
+            report = verify_offline(path, checkpoint_paths, self.public_key())
+        except FileProblem as error:
+            raise CommandError(str(error)) from error
+        for line in report:
+            self.stdout.write(self.style.SUCCESS(line))
+
+    def read_checkpoints(self, paths: list[Path] | None) -> list[checkpoints.Checkpoint] | None:
+        """The checkpoints to hold the trail to; None when there are none to be had."""
+        if paths is None:
+            files = checkpointing.sink().files()
+            if not files:
+                self.stdout.write(
+                    f"No checkpoints at {checkpointing.sink().path}: the newest events are "
+                    "protected only once checkpoints are written (manage.py audit_checkpoint)."
+                )
+                return None
+            paths = files
+        try:
+            found = checkpoints.read(paths)
+            if not found:
+                raise checkpoints.CheckpointError("the checkpoint files hold no checkpoint")
+            checkpoints.check_chain(found, self.public_key())
+        except OSError as error:
+            raise CommandError(f"Checkpoints: {error}") from error
+        except checkpoints.CheckpointError as error:
+            raise CommandError(f"Checkpoints: {error}") from error
+        return found
+
+    def verify_chain(self, found: list[checkpoints.Checkpoint] | None) -> chain.Walk:
         walk = chain.Walk()
+        anchors = checkpoints.Anchors(found or [])
+        problem: checkpoints.CheckpointError | None = None
         # One transaction: the cursor streams in chunks from one snapshot, in constant memory.
         with transaction.atomic():
-            rows = (
+            rows = cast(
+                "Generator[tuple[Any, ...]]",
                 AuditEvent.objects.order_by("id")
                 .values_list(*CHAIN_COLUMNS)
-                .iterator(chunk_size=CHUNK_ROWS)
+                .iterator(chunk_size=CHUNK_ROWS),
             )
-            broken = walk.run(chain.rows_as_dicts(rows, CHAIN_COLUMNS))
-        if broken:
+            # Closed inside the transaction, however the walk ends: the cursor lives there.
+            with closing(rows):
+                for row in chain.rows_as_dicts(rows, CHAIN_COLUMNS):
+                    if not walk.check(row):
+                        break
+                    try:
+                        anchors.see(walk.count, row["hash"])
+                    except checkpoints.CheckpointError as error:
+                        problem = error
+                        break
+        if problem:
+            raise CommandError(f"Audit trail does not match its checkpoints: {problem}")
+        if walk.broken:
             raise CommandError(
-                f"Audit chain BROKEN at {broken} "
+                f"Audit chain BROKEN at {walk.broken} "
                 f"({walk.count} events before it are intact, up to #{walk.head_id})."
             )
         self.stdout.write(
@@ -54,6 +144,22 @@ class Command(BaseCommand):
         )
         if walk.head_id is not None:
             self.stdout.write(f"Head: event #{walk.head_id}, hash {walk.head}")
+        if found:
+            try:
+                anchors.end(walk.count)
+            except checkpoints.CheckpointError as error:
+                raise CommandError(
+                    f"Audit trail does not match its checkpoints: {error}"
+                ) from error
+            stale = checkpoints.staleness(found[-1], timezone.now())
+            if stale:
+                raise CommandError(f"Checkpoints: {stale}.")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{len(found)} checkpoints (signed, chained, newest {found[-1].document['at']}) "
+                    f"agree with the trail."
+                )
+            )
         return walk
 
     def verify_file(self, path: Path) -> None:
@@ -63,6 +169,8 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: {error.strerror or error}") from error
         except UnicodeDecodeError as error:
             raise CommandError(f"{path}: not an audit export (not UTF-8 text)") from error
+        except FileProblem as error:
+            raise CommandError(str(error)) from error
 
     def _verify_file(self, path: Path) -> None:
         with path.open(encoding="utf-8", newline="") as lines:
@@ -70,19 +178,15 @@ class Command(BaseCommand):
                 header, rows = exporting.read(lines)
             except ValueError as error:
                 raise CommandError(f"{path}: {error}") from error
-            count = 0
+            check = FileCheck(str(path), header, self.public_key())
             batch: list[dict[str, Any]] = []
-            for number, row in enumerate(rows, start=1):
-                if chain.digest(row) != row["hash"]:
-                    raise CommandError(
-                        f"{path}: row {number} (event #{row['id']}) was edited: its "
-                        "content does not match its hash."
-                    )
+            for row in rows:
                 batch.append(row)
                 if len(batch) >= CHUNK_ROWS:
-                    count += self._compare_with_trail(path, batch)
+                    self._check_batch(path, check, batch)
                     batch = []
-            count += self._compare_with_trail(path, batch)
+            self._check_batch(path, check, batch)
+            report = check.finish()
         head = header.get("chain_head") or {}
         head_id = head.get("id")
         stored = (
@@ -92,14 +196,21 @@ class Command(BaseCommand):
         )
         if stored is None or stored != head.get("hash"):
             raise CommandError(f"{path}: its chain head {head} is not in the audit trail.")
+        for line in report:
+            self.stdout.write(self.style.SUCCESS(line))
         self.stdout.write(
             self.style.SUCCESS(
-                f"{path}: {count} events match the audit trail; the head it names "
+                f"{path}: {check.count} events match the audit trail; the head it names "
                 f"(#{head['id']}) is in the unbroken chain."
             )
         )
 
-    def _compare_with_trail(self, path: Path, rows: list[dict[str, Any]]) -> int:
+    def _check_batch(self, path: Path, check: FileCheck, rows: list[dict[str, Any]]) -> None:
+        """Each row's content, then the rows against the trail, then their order: a row
+        rewritten with a recomputed hash is named as such, not as the break after it."""
+        first = check.count + 1
+        for number, row in enumerate(rows, start=first):
+            check.content(number, row)
         stored = dict(
             AuditEvent.objects.filter(pk__in=[row["id"] for row in rows]).values_list("pk", "hash")
         )
@@ -108,4 +219,5 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{path}: event #{row['id']} is not in the audit trail as the file has it."
                 )
-        return len(rows)
+        for number, row in enumerate(rows, start=first):
+            check.place(number, row)

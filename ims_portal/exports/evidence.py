@@ -20,7 +20,7 @@ from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.checkpoints import CheckpointError
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.verify_offline import EVIDENCE_FORMAT
-from ims_portal.exports.models import Export
+from ims_portal.exports.models import VERIFICATION_FACTS, Export
 
 FORMAT = EVIDENCE_FORMAT
 TIMES = (
@@ -32,7 +32,6 @@ TIMES = (
     "job_begin_time",
     "job_end_time",
 )
-NOT_VERIFIED = "not checked: the portal does not verify exported objects yet"
 
 
 def pack(export: Export, made_by: str) -> dict[str, Any]:
@@ -79,11 +78,26 @@ def pack(export: Export, made_by: str) -> dict[str, Any]:
             for event in events
             if event["action"].startswith("export.")
         ],
-        "object_verification": NOT_VERIFIED,
+        "object_verification": _verification(export),
         "events": events,
         "covering_checkpoint": _covering_checkpoint(events),
     }
     return signing.signed(key, document)
+
+
+def _verification(export: Export) -> dict[str, Any]:
+    """What the portal found of the exported object in OBS: its state and the facts that
+    state records in the trail (the same names as the `export.verified` event's details)."""
+    facts: dict[str, Any] = {"state": export.proof.value, "label": export.proof.label}
+    if export.proof.rule.action is None:
+        return facts  # not checked (yet): there are no findings to state
+    for name in VERIFICATION_FACTS:
+        value = getattr(export, name)
+        if isinstance(value, datetime):
+            value = _time(value)
+        if value not in (None, ""):
+            facts[name] = value
+    return facts
 
 
 def _events(export: Export) -> list[dict[str, Any]]:

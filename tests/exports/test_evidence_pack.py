@@ -9,13 +9,16 @@ import sys
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from ims_portal.audit import signing
 from ims_portal.audit.file_check import FileProblem
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import Target, record
 from ims_portal.audit.verify_offline import verify_evidence
-from ims_portal.exports.models import Status
+from ims_portal.cloud import ObjectInfo
+from ims_portal.exports import verification
+from ims_portal.exports.models import Export, Status, Verification
 from tests.audit.helpers import public_key_file
 from tests.audit.test_checkpoints import checkpoint
 from tests.startup.helpers import ROOT, bare_env
@@ -75,7 +78,26 @@ def test_the_pack_holds_the_request_every_status_change_and_the_events(pack_file
     assert positions == [AuditEvent.objects.filter(pk__lte=e.pk).count() for e in stored]
     succeeded = next(e for e in pack["events"] if e["action"] == "export.succeeded")
     assert pack["covering_checkpoint"]["size"] >= succeeded["position"]
-    assert pack["object_verification"].startswith("not checked")
+    # Succeeded through transitions alone, the export was never set out to be checked.
+    assert pack["object_verification"] == {"state": "legacy", "label": finished.proof.label}
+
+
+def test_the_pack_carries_the_proof_of_the_object(client, alice, carol, make_export):
+    export = make_export(
+        alice, status=Status.SUCCEEDED, job_id="job-77", finished_at=timezone.now(),
+        **verification.start(),
+    )  # fmt: skip
+    found = ObjectInfo(size=6_549_381_120, etag="9b2cf535f2773", last_modified=timezone.now())
+    verification.record(export, found)
+    client.force_login(carol)
+
+    pack = client.get(reverse("exports:evidence_json", args=[export.pk])).json()
+
+    proof = pack["object_verification"]
+    assert proof["state"] == Verification.VERIFIED.value
+    assert (proof["object_size"], proof["object_etag"]) == (6_549_381_120, found.etag)
+    assert proof["verified_at"] == Export.objects.get(pk=export.pk).verified_at.isoformat()
+    assert proof["job_id"] == "job-77"
 
 
 def test_the_pack_verifies_offline_with_the_public_key_alone(pack_file, tmp_path):

@@ -169,8 +169,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             response = handle_cloud_request(state, request)
             state.record_request(_log_entry(request, response))
         self._send(request, response)
+        # `client_id` is the X-Request-Id the caller sent, if any: the caller's own name for
+        # the request, logged beside ours as a gateway does, so both sides' logs meet.
         logger.info(
-            '%s "%s %s" %d %.1fms auth=%s id=%s',
+            '%s "%s %s" %d %.1fms auth=%s id=%s client_id=%s',
             self.client_address[0],
             request.method,
             self.path,
@@ -178,6 +180,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             (time.monotonic() - started) * 1000,
             _presented_auth(request) or "-",
             request.request_id,
+            _client_request_id(request) or "-",
         )
 
     def _read_body(self) -> bytes:
@@ -240,5 +243,12 @@ def _log_entry(request: Request, response: Response) -> dict[str, Any]:
         "status": response.status,
         "auth": _presented_auth(request),
         "request_id": request.request_id,
+        "client_request_id": _client_request_id(request),
         "body": body,
     }
+
+
+def _client_request_id(request: Request) -> str:
+    """The caller's X-Request-Id, printable and bounded (it goes into a log line)."""
+    value = request.headers.get("X-Request-Id") or ""
+    return "".join(ch for ch in value if ch.isprintable() and not ch.isspace())[:128]

@@ -1,4 +1,4 @@
-"""Put the request id (or, in a worker, the task id) on every log record."""
+"""Put the request id (in a worker, the one its task carries) on every log record."""
 
 import logging
 
@@ -15,7 +15,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
-        record.request_id = (
-            context.current().request_id or getattr(request, "request_id", None) or "-"
-        )
+        origin = context.current()
+        record.request_id = origin.request_id or getattr(request, "request_id", None) or "-"
+        record.task_id = origin.task_id  # a worker's task, for formats that name it
         return True

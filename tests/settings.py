@@ -3,12 +3,21 @@
 Every value can still be overridden from the environment.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims_portal")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Metrics in multiprocess mode, as `bin/run` has them: a folder of this run's own, which
+# the worker processes the tests start inherit, so one scrape sees theirs too. Set before
+# prometheus_client is first imported (by the apps), which is when it reads it.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ims-portal-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from ims_portal.settings import *  # noqa: F403
 

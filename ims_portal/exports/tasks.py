@@ -16,10 +16,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ims_portal.audit import context
 from ims_portal.cloud import CloudError, ConfigurationError
 from ims_portal.exports import workflow
 from ims_portal.exports.cloud_access import get_client
 from ims_portal.exports.models import Export, Status, TransitionConflict
+from ims_portal.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ def poll_export(export_id: int, due: str) -> None:
     export = Export.objects.followed().filter(pk=export_id, next_poll_at=due_at).first()
     if export is None:
         return
+    metrics.POLL_LATENESS.observe(max(0.0, (timezone.now() - due_at).total_seconds()))
     try:
         _follow(export)
     except TransitionConflict:
@@ -156,25 +159,30 @@ def reconcile_exports() -> dict[str, int]:
     # Longer than any back-off a live task may still be waiting out.
     grace = timedelta(seconds=max(2 * settings.EXPORT_POLL_MAX, 60.0))
 
+    # Each repair is done under the export's own request id, so the task it sends, the
+    # audit event it writes and its log lines stay on the export's one trail.
     for export in Export.objects.filter(status=Status.QUEUED, updated_at__lt=now - grace):
-        submit_export.delay(export.pk)
+        with context.continuing(export.request_id()):
+            submit_export.delay(export.pk)
         counts["resubmitted"] += 1
 
     stuck_since = now - timedelta(seconds=settings.EXPORT_SUBMITTING_TIMEOUT)
     for export in Export.objects.filter(status=Status.SUBMITTING, submitting_at__lt=stuck_since):
         try:
-            export.transition(
-                Status.UNKNOWN,
-                error_message="The portal stopped while submitting; the cloud may or may not "
-                "have started the export.",
-            )
+            with context.continuing(export.request_id()):
+                export.transition(
+                    Status.UNKNOWN,
+                    error_message="The portal stopped while submitting; the cloud may or may "
+                    "not have started the export.",
+                )
             counts[Status.UNKNOWN.value] += 1
         except TransitionConflict:
             pass
 
     overdue = Q(next_poll_at__lt=now - grace) | Q(next_poll_at__isnull=True)
     for export in Export.objects.followed().filter(overdue):
-        with contextlib.suppress(TransitionConflict):  # its poll came back meanwhile
+        # suppress: its poll came back meanwhile
+        with contextlib.suppress(TransitionConflict), context.continuing(export.request_id()):
             export.rearm_poll(now)
             schedule_poll(export.pk, now)
             counts["repolled"] += 1

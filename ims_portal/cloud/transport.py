@@ -181,8 +181,11 @@ def send(
     elapsed_ms = (time.monotonic() - started) * 1000
     request_id = response.headers.get("X-Request-Id", "")
     ok = 200 <= response.status_code < 300
+    # A successful read is routine (every poll); a successful change (the export POST) is
+    # logged like a failure, so the line that pairs the caller's request id (the log
+    # line's own) with the cloud's answer id is there at the usual level.
     log.log(
-        logging.DEBUG if ok else logging.INFO,
+        logging.DEBUG if ok and method == "GET" else logging.INFO,
         "%s %s %d %.0f ms request_id=%s",
         method,
         path,

@@ -10,6 +10,7 @@ cured by taking the portal out of its load balancer, and the pages still show hi
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 import uuid
@@ -134,7 +135,11 @@ def readiness() -> Readiness:
     timeout = settings.READINESS_TIMEOUT
     pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="readiness")
     try:
-        futures = [(name, pool.submit(_timed, name, probe, timeout)) for name, probe in CHECKS]
+        # Each check runs in the request's context, so its log lines carry the request id.
+        futures = [
+            (name, pool.submit(contextvars.copy_context().run, _timed, name, probe, timeout))
+            for name, probe in CHECKS
+        ]
         deadline = time.monotonic() + timeout
         checks = []
         for name, future in futures:

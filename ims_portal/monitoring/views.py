@@ -30,7 +30,11 @@ def healthz(request: HttpRequest) -> HttpResponse:
 def readyz(request: HttpRequest) -> HttpResponse:
     """Each dependency's state and latency as JSON; 503 when a required one failed."""
     report = readiness.readiness()
-    return JsonResponse(report.as_json(), status=200 if report.ready else 503)
+    response = JsonResponse(report.as_json(), status=200 if report.ready else 503)
+    # Each failed check has logged its warning already; Django would add an ERROR line for
+    # every 503, and an orchestrator probes every few seconds.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def metrics(request: HttpRequest, networks: Sequence[context.IpNetwork]) -> HttpResponse:

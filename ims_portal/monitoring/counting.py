@@ -29,7 +29,7 @@ FINISHED_BY_ACTION = {
 SIGN_IN_OUTCOMES = {
     str(Action.SIGN_IN): "success",
     str(Action.SUPERUSER_SIGN_IN): "superuser",
-    str(Action.SIGN_IN_FAILED): "failed",
+    str(Action.SIGN_IN_FAILED): "failure",
     str(Action.SIGN_IN_REFUSED): "refused",
     str(Action.NO_ACCESS): "no_access",
 }

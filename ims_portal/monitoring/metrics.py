@@ -32,7 +32,7 @@ AUDIT_EVENTS = Counter(
 )
 SIGN_INS = Counter(
     "ims_portal_sign_ins",
-    "Sign-in attempts by outcome: success, superuser, failed, refused, no_access.",
+    "Sign-in attempts by outcome: success, superuser, failure, refused, no_access.",
     ["outcome"],
 )
 CLOUD_REQUESTS = Histogram(

@@ -62,11 +62,16 @@ INSTALLED_APPS = [
     "ims_portal.accounts",
     "ims_portal.exports",
     "ims_portal.audit",
+    "ims_portal.monitoring",
 ]
 
 MIDDLEWARE = [
     # First, so that every later middleware's log lines carry the request id.
     "ims_portal.audit.middleware.RequestOriginMiddleware",
+    # Then the access log (under the request id), and the probes and metrics, answered
+    # before sessions, sign-in and the host check (monitoring/middleware.py).
+    "ims_portal.monitoring.access_log.AccessLogMiddleware",
+    "ims_portal.monitoring.middleware.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -427,6 +432,27 @@ CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "schedule": float(AUDIT_CHECKPOINT_EVERY),
 }
 
+# --- Operations: probes, metrics, logs (README, "Monitoring") -----------------------------
+
+# /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>`, or one
+# whose address is in METRICS_ALLOWED_NETWORKS (the client address as the audit trail sees
+# it, so TRUSTED_PROXIES applies); with neither set it answers nobody. In development the
+# machine itself may scrape. Where the processes' metrics meet (PROMETHEUS_MULTIPROC_DIR)
+# is read by prometheus_client itself, from the environment `bin/run` gives each process.
+METRICS_TOKEN = secret("METRICS_TOKEN", default="") or ""
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"] if DEBUG else []
+)
+# Seconds each /readyz check may take; whether an unreachable cloud makes it say 503.
+READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=2.0)
+READINESS_REQUIRES_CLOUD = env.bool("READINESS_REQUIRES_CLOUD", default=False)
+
+# `plain` (a line for people) or `json` (an object per line for a log pipeline).
+LOG_FORMATS = ("plain", "json")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -436,12 +462,13 @@ LOGGING = {
         "once_a_minute": {"()": "ims_portal.audit.log_filters.OnceAMinuteFilter"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "ims_portal.monitoring.log_format.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         }
     },

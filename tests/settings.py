@@ -3,7 +3,9 @@
 Every value can still be overridden from the environment.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from ims_portal.audit.signing import generate_private_pem
@@ -31,6 +33,13 @@ os.environ.setdefault(
     "AUDIT_CHECKPOINT_PATH",
     os.path.join(tempfile.gettempdir(), f"ims-portal-tests-{os.getpid()}", "checkpoints.jsonl"),
 )
+
+# Metrics in multiprocess mode, as `bin/run` has them: a folder of this run's own, which
+# the worker processes the tests start inherit, so one scrape sees theirs too. Set before
+# prometheus_client is first imported (by the apps), which is when it reads it.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ims-portal-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from ims_portal.settings import *  # noqa: F403
 

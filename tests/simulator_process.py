@@ -45,7 +45,8 @@ class LoggedRequest(TypedDict):
     params: dict[str, str]
     status: int
     auth: str | None  # "password", "token", "aksk" or None: the credential presented
-    request_id: str
+    request_id: str  # the simulator's own id of the request (its X-Request-Id answer)
+    client_request_id: str  # the X-Request-Id the caller sent, "" if none
     body: Any  # the JSON body of IMS requests; None for IAM (it holds the password)
     service: str  # "ims" (IAM and IMS) or "obs"
 

@@ -3,6 +3,10 @@
 The request middleware (and, in workers, the Celery task hooks) bind an `Origin` for the
 duration of one request or task; `trail.record` and the logging filter read it, so neither
 needs the request passed down through every call.
+
+The request id is the correlation id: a task sent while a request or task is bound carries
+its id on (`task_origin.py`), and the cloud client sends it as `X-Request-Id`, so one id
+follows an export from the click through every task to the cloud.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -28,6 +32,7 @@ class Origin:
     request_id: str = ""
     ip: str = ""
     user_agent: str = ""
+    task_id: str = ""  # in a worker: the Celery task at work (logs name it beside the id)
 
 
 NOWHERE = Origin()  # outside any request or task (frozen, so safe to share)
@@ -57,6 +62,21 @@ def bound(origin: Origin) -> Iterator[Origin]:
         yield origin
     finally:
         unbind(token)
+
+
+@contextmanager
+def continuing(request_id: str) -> Iterator[Origin]:
+    """Carry on the work of an earlier request for the block: the current origin with its
+    request id replaced by `request_id` (unchanged if that is blank).
+
+    For a worker acting on something a request started (the reconciler re-sending an
+    export's task), so what it logs, audits and sends stays under the export's one id.
+    """
+    origin = current()
+    if request_id:
+        origin = replace(origin, request_id=request_id)
+    with bound(origin) as bound_origin:
+        yield bound_origin
 
 
 def request_id_from(incoming: str | None) -> str:

@@ -1,5 +1,5 @@
-"""Logging filters: the request id (or, in a worker, the task id) on every record, and a
-once-a-minute gate for messages an outage would otherwise repeat on every request."""
+"""Logging filters: the request id (in a worker, the one its task carries) on every record,
+and a once-a-minute gate for messages an outage would otherwise repeat on every request."""
 
 import logging
 import threading
@@ -18,9 +18,9 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
-        record.request_id = (
-            context.current().request_id or getattr(request, "request_id", None) or "-"
-        )
+        origin = context.current()
+        record.request_id = origin.request_id or getattr(request, "request_id", None) or "-"
+        record.task_id = origin.task_id  # a worker's task, for formats that name it
         return True
 
 

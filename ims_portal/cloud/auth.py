@@ -172,6 +172,7 @@ class TokenAuth:
             body=json.dumps(body).encode(),
             timeout=self.timeout,
             secrets=self.secrets(),
+            route="/v3/auth/tokens",
         )
         token = response.headers.get(SUBJECT_TOKEN_HEADER, "")
         if not token:

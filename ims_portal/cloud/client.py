@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -42,6 +42,7 @@ from ims_portal.cloud.transport import (
     TimeoutSpec,
     call,
     longest_exchange,
+    reach,
     send,
 )
 
@@ -50,6 +51,12 @@ log = logging.getLogger("ims_portal.cloud")
 # Page size for listing. IMS's default is 500; we ask for an explicit size so that a short page
 # reliably means "last page".
 DEFAULT_PAGE_SIZE = 100
+
+# The header that carries the caller's correlation id to the cloud. The IMS reference names
+# no request header for one; the API gateway answers with its own `X-Request-Id`, and an
+# unknown request header is ignored there. It is sent outside the AK/SK signature, so a
+# proxy that rewrites it cannot break a request.
+REQUEST_ID_HEADER = "X-Request-Id"
 
 
 class Client:
@@ -70,7 +77,11 @@ class Client:
         session: requests.Session | None = None,
         export_api_version: config.ExportApiVersion = config.DEFAULT_EXPORT_API_VERSION,
         obs: ObsEndpoint | None = None,
+        request_id: Callable[[], str] | None = None,
     ) -> None:
+        """`request_id`, when given, is asked before each call for the id to send as
+        `X-Request-Id` (the caller's correlation id; blank: none is sent)."""
+        self.request_id = request_id
         self.endpoint = endpoint.rstrip("/")
         self.project_id = project_id
         self.auth = auth
@@ -134,6 +145,14 @@ class Client:
         """Whether the job progress call is available (None: not known yet)."""
         return self._progress_api
 
+    def reach(self, timeout: TimeoutSpec = 2.0) -> float:
+        """Seconds the IMS endpoint took to answer an unauthenticated GET of its root.
+
+        Any HTTP answer counts; a `CloudError` says why none came. For readiness checks:
+        no credentials are used, no token is fetched.
+        """
+        return reach(self._session, self.endpoint + "/", timeout=timeout)
+
     # --- images -----------------------------------------------------------------------------
 
     def list_images(self, **filters: Any) -> Iterator[Image]:
@@ -152,7 +171,9 @@ class Client:
             query = {**params, "limit": page_size}
             if marker:
                 query["marker"] = marker
-            data = self._request("GET", "/v2/cloudimages", params=query, retry=True)
+            data = self._request(
+                "GET", "/v2/cloudimages", params=query, retry=True, route="/v2/cloudimages"
+            )
             page = data.get("images")
             if not isinstance(page, list):
                 raise InvalidResponse(
@@ -169,7 +190,9 @@ class Client:
 
     def get_image(self, image_id: str) -> Image:
         """The image with this id; `NotFound` if the project has none."""
-        data = self._request("GET", "/v2/cloudimages", params={"id": image_id}, retry=True)
+        data = self._request(
+            "GET", "/v2/cloudimages", params={"id": image_id}, retry=True, route="/v2/cloudimages"
+        )
         for raw in data.get("images") or []:
             if raw.get("id") == image_id:
                 return Image.from_api(raw)
@@ -208,7 +231,8 @@ class Client:
         # it makes the request log say which kind of export was asked for.
         body["is_quick_export"] = bool(quick)
         path = f"/{self.export_api_version}/cloudimages/{_segment(image_id)}/file"
-        data = self._request("POST", path, body=body, retry=False)
+        route = f"/{self.export_api_version}/cloudimages/{{image_id}}/file"
+        data = self._request("POST", path, body=body, retry=False, route=route)
         job_id = data.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             # The cloud said yes but we cannot tell to what: it may well be exporting.
@@ -252,7 +276,10 @@ class Client:
         if self._progress_api is not False:
             try:
                 data, request_id = self._answer(
-                    "GET", f"/v1/cloudimages/job/{_segment(job_id)}", retry=True
+                    "GET",
+                    f"/v1/cloudimages/job/{_segment(job_id)}",
+                    retry=True,
+                    route="/v1/cloudimages/job/{job_id}",
                 )
             except NotFound as error:
                 if _route_missing(error):
@@ -266,7 +293,10 @@ class Client:
                 self._progress_api = True
                 return Job.from_api(data, request_id=request_id)
         data, request_id = self._answer(
-            "GET", f"/v1/{_segment(self.project_id)}/jobs/{_segment(job_id)}", retry=True
+            "GET",
+            f"/v1/{_segment(self.project_id)}/jobs/{_segment(job_id)}",
+            retry=True,
+            route="/v1/{project_id}/jobs/{job_id}",
         )
         return Job.from_api(data, request_id=request_id)
 
@@ -310,9 +340,10 @@ class Client:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         retry: bool,
+        route: str,
     ) -> dict[str, Any]:
         """Send one API call (with retries if allowed) and return its JSON object."""
-        return self._answer(method, path, params=params, body=body, retry=retry)[0]
+        return self._answer(method, path, params=params, body=body, retry=retry, route=route)[0]
 
     def _answer(
         self,
@@ -322,9 +353,12 @@ class Client:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         retry: bool,
+        route: str,
     ) -> tuple[dict[str, Any], str]:
         """Send one API call (with retries if allowed); return its JSON object and the
-        cloud's request id of the answer (`X-Request-Id`, blank if absent)."""
+        cloud's request id of the answer (`X-Request-Id`, blank if absent).
+
+        `route` is the path without its ids, the name observers count the call under."""
         url = self.endpoint + path
         if params:
             # The canonical encoding on the wire, so the server reads exactly what was signed.
@@ -333,6 +367,8 @@ class Client:
         base_headers = {"Accept": "application/json"}
         if payload:
             base_headers["Content-Type"] = "application/json"
+        correlation = self.request_id() if self.request_id else ""
+        unsigned = {REQUEST_ID_HEADER: correlation} if correlation else {}
         reauthenticated = False
 
         def attempt() -> requests.Response:
@@ -344,7 +380,7 @@ class Client:
                     # IAM failed before our request was sent: whatever it was, IMS did nothing.
                     error.outcome_unknown = False
                     raise
-                headers = {**base_headers, **auth_headers}
+                headers = {**base_headers, **auth_headers, **unsigned}
                 try:
                     return send(
                         self._session,
@@ -354,6 +390,7 @@ class Client:
                         body=payload,
                         timeout=self.timeout,
                         secrets=self.auth.secrets(),
+                        route=route,
                     )
                 except AuthenticationError:
                     # A 401 is decided before the request is acted on, so one repeat with fresh

@@ -4,6 +4,10 @@
 id; never headers or bodies, which carry tokens, signatures and passwords) and turns every
 failure into a `CloudError`. `call()` repeats an attempt while the error is retryable, the
 caller allowed it (`retry=True`; the export POST passes False) and the budget lasts.
+
+Each exchange is also told to the observers registered with `observe()` (an `Exchange`:
+method, route, status code or failure, seconds), so that whoever runs the client can count
+and time its calls (the portal's metrics) without this package knowing of them.
 """
 
 from __future__ import annotations
@@ -41,6 +45,47 @@ def longest_exchange(timeout: TimeoutSpec) -> float:
     """The longest one exchange can wait on the cloud: connecting, then the answer."""
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     return connect + read
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP exchange with the cloud, as observers see it (never a header or a body)."""
+
+    method: str
+    # The path with its ids left out (`/v1/cloudimages/{image_id}/file`): what was called,
+    # in a form that does not grow with every image and job.
+    route: str
+    # The HTTP status code, or the name of the failure when no answer came (`Timeout`,
+    # `ConnectionFailed`).
+    code: str
+    seconds: float
+
+
+type Observer = Callable[[Exchange], None]
+_observers: list[Observer] = []
+
+
+def observe(observer: Observer) -> Callable[[], None]:
+    """Have `observer` told of every exchange from now on; returns what stops it.
+
+    Observers run in the caller's thread right after each exchange; one that raises is
+    logged and ignored, so counting a call can never fail it.
+    """
+    _observers.append(observer)
+
+    def stop() -> None:
+        if observer in _observers:
+            _observers.remove(observer)
+
+    return stop
+
+
+def _tell(exchange: Exchange) -> None:
+    for observer in tuple(_observers):
+        try:
+            observer(exchange)
+        except Exception:
+            log.exception("a cloud exchange observer failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +156,16 @@ def send(
     body: bytes,
     timeout: TimeoutSpec,
     secrets: Iterable[str] = (),
+    route: str = "",
 ) -> requests.Response:
     """Make one request; return a 2xx response or raise the matching `CloudError`.
 
     `secrets` are masked in any error text built from the answer (some gateways echo the access
-    key back in their message).
+    key back in their message). `route` names the call for observers (the path without its
+    ids); it defaults to the path.
     """
     path = urlsplit(url).path
+    route = route or path
     started = time.monotonic()
     try:
         response = session.request(
@@ -134,6 +182,7 @@ def send(
         elapsed_ms = (time.monotonic() - started) * 1000
         error = error_for_exception(exc, method=method, path=path, secrets=secrets)
         log.info("%s %s failed after %.0f ms: %s", method, path, elapsed_ms, type(error).__name__)
+        _tell(Exchange(method, route, type(error).__name__, elapsed_ms / 1000))
         # `from None`: the requests exception holds the prepared request, headers and all.
         raise error from None
     elapsed_ms = (time.monotonic() - started) * 1000
@@ -141,8 +190,11 @@ def send(
         OBS_REQUEST_ID_HEADER, ""
     )
     ok = 200 <= response.status_code < 300
+    # A successful read is routine (every poll); a successful change (the export POST) is
+    # logged like a failure, so the line that pairs the caller's request id (the log
+    # line's own) with the cloud's answer id is there at the usual level.
     log.log(
-        logging.DEBUG if ok else logging.INFO,
+        logging.DEBUG if ok and method == "GET" else logging.INFO,
         "%s %s %d %.0f ms request_id=%s",
         method,
         path,
@@ -150,6 +202,7 @@ def send(
         elapsed_ms,
         request_id or "-",
     )
+    _tell(Exchange(method, route, str(response.status_code), elapsed_ms / 1000))
     if not ok:
         raise error_for_response(
             response.status_code,
@@ -218,3 +271,20 @@ def _never_sent(exc: BaseException) -> bool:
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def reach(session: requests.Session, url: str, *, timeout: TimeoutSpec) -> float:
+    """Seconds until `url` answered anything at all, or the `CloudError` of why it did not.
+
+    A reachability probe: no credentials are sent and any HTTP status counts as an answer
+    (an API root typically says 401 or 404), so it costs the cloud nothing and proves only
+    that the network path and the endpoint's front door work.
+    """
+    path = urlsplit(url).path or "/"
+    started = time.monotonic()
+    try:
+        with session.get(url, timeout=timeout, allow_redirects=False, stream=True):
+            pass  # the status line is the answer; the body is not read
+    except requests.RequestException as exc:
+        raise error_for_exception(exc, method="GET", path=path) from None
+    return time.monotonic() - started

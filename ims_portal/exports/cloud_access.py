@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from ims_portal.audit import context
 from ims_portal.cloud import Bucket, Client, CloudError, ConfigurationError, Image, PermissionDenied
 from ims_portal.cloud.config import PASSWORD_VARS
 from ims_portal.exports import rules
@@ -63,10 +64,16 @@ def describe_cloud() -> str:
     return f"IMS at {endpoint}"
 
 
+def current_request_id() -> str:
+    """The request id of the work in progress, which each call to the cloud carries."""
+    return context.current().request_id
+
+
 @functools.cache
 def get_client() -> Client:
-    """The process's cloud client, built from `cloud_environment()`."""
-    return Client.from_env(cloud_environment())
+    """The process's cloud client, built from `cloud_environment()`; each call it makes
+    sends the current request id as `X-Request-Id`."""
+    return Client.from_env(cloud_environment(), request_id=current_request_id)
 
 
 def export_policy() -> rules.ExportPolicy:

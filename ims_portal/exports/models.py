@@ -765,6 +765,15 @@ class Export(models.Model):
         steps = (StatusStep.from_event(event) for event in events.order_by("id"))
         return [step for step in steps if step is not None]
 
+    def request_id(self) -> str:
+        """The request id of the request that created the export, from its audit event
+        (blank if none was recorded). Every task of the export, its calls to the cloud and
+        their log lines carry this one id (see `audit/task_origin.py`)."""
+        requested = AuditEvent.objects.for_target("export", self.pk).filter(
+            action=Action.EXPORT_REQUESTED
+        )
+        return requested.values_list("request_id", flat=True).first() or ""
+
     def _outcome_facts(self, changes: dict[str, Any]) -> dict[str, Any]:
         """The job id and error a status change carries, as they are after the change."""
         facts = {

@@ -16,11 +16,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ims_portal.audit import context
 from ims_portal.cloud import Client, CloudError, ConfigurationError, ObjectInfo
 from ims_portal.cloud.transport import DEFAULT_TIMEOUT
 from ims_portal.exports import preflight, verification, workflow
 from ims_portal.exports.cloud_access import get_client
 from ims_portal.exports.models import Export, Status, TransitionConflict, Verification
+from ims_portal.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,7 @@ def poll_export(export_id: int, due: str) -> None:
     export = Export.objects.followed().filter(pk=export_id, next_poll_at=due_at).first()
     if export is None:
         return
+    metrics.POLL_LATENESS.observe(max(0.0, (timezone.now() - due_at).total_seconds()))
     try:
         _follow(export)
     except TransitionConflict:
@@ -262,27 +265,31 @@ def reconcile_exports() -> dict[str, int]:
     grace, retry_grace = reconcile_graces()
 
     # A queued export never tried has no back-off to wait out; a retried one may be
-    # waiting out its back-off.
+    # waiting out its back-off. Each repair is done under the export's own request id, so
+    # the task it sends, the audit event it writes and its log lines stay on its one trail.
     lost = Q(submit_attempts=0, updated_at__lt=now - grace) | Q(updated_at__lt=now - retry_grace)
     for export in Export.objects.filter(lost, status=Status.QUEUED):
-        if _send_submit(export):
-            counts["resubmitted"] += 1
+        with context.continuing(export.request_id()):
+            if _send_submit(export):
+                counts["resubmitted"] += 1
 
     stuck_since = now - timedelta(seconds=submitting_timeout())
     for export in Export.objects.filter(status=Status.SUBMITTING, submitting_at__lt=stuck_since):
         try:
-            export.transition(
-                Status.UNKNOWN,
-                error_message="The portal stopped while submitting; the cloud may or may not "
-                "have started the export.",
-            )
+            with context.continuing(export.request_id()):
+                export.transition(
+                    Status.UNKNOWN,
+                    error_message="The portal stopped while submitting; the cloud may or may "
+                    "not have started the export.",
+                )
             counts[Status.UNKNOWN.value] += 1
         except TransitionConflict:
             pass
 
     overdue = Q(next_poll_at__lt=now - grace) | Q(next_poll_at__isnull=True)
     for export in Export.objects.followed().filter(overdue):
-        with contextlib.suppress(TransitionConflict):  # its poll came back meanwhile
+        # suppress: its poll came back meanwhile
+        with contextlib.suppress(TransitionConflict), context.continuing(export.request_id()):
             export.rearm_poll(now)
             schedule_poll(export.pk, now)
             counts["repolled"] += 1
@@ -294,7 +301,7 @@ def reconcile_exports() -> dict[str, int]:
         verify_due_at__lt=now - grace,
     )
     for export in checking:
-        with contextlib.suppress(TransitionConflict):
+        with contextlib.suppress(TransitionConflict), context.continuing(export.request_id()):
             export.rearm_check(now)
             schedule_verify(export.pk, now)
             counts["reverified"] += 1
@@ -315,7 +322,9 @@ def send_waiting_exports() -> int:
     for export in Export.objects.filter(
         status=Status.QUEUED, waiting_for_queue_since__isnull=False
     ):
-        if not _send_submit(export):
+        with context.continuing(export.request_id()):
+            reached = _send_submit(export)
+        if not reached:
             break  # still down: the next run tries again
         with contextlib.suppress(TransitionConflict):  # a worker claimed it meanwhile
             export.note_queue(reached=True)

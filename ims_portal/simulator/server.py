@@ -228,8 +228,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             logger.info('%s "%s %s" dropped', self.client_address[0], request.method, self.path)
             return
         self._send(request, response)
+        # `client_id` is the X-Request-Id the caller sent, if any: the caller's own name for
+        # the request, logged beside ours as a gateway does, so both sides' logs meet.
         logger.info(
-            '%s "%s %s" %d %.1fms auth=%s id=%s',
+            '%s "%s %s" %d %.1fms auth=%s id=%s client_id=%s',
             self.client_address[0],
             request.method,
             self.path,
@@ -237,6 +239,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             (time.monotonic() - started) * 1000,
             how or "-",
             request.request_id,
+            _client_request_id(request) or "-",
         )
 
     def _reset(self) -> None:
@@ -339,6 +342,13 @@ def _log_entry(
         "status": response.status,
         "auth": how,
         "request_id": request.request_id,
+        "client_request_id": _client_request_id(request),
         "body": body,
         "service": service,
     }
+
+
+def _client_request_id(request: Request) -> str:
+    """The caller's X-Request-Id, printable and bounded (it goes into a log line)."""
+    value = request.headers.get("X-Request-Id") or ""
+    return "".join(ch for ch in value if ch.isprintable() and not ch.isspace())[:128]

@@ -261,7 +261,7 @@ def reconcile_exports() -> dict[str, int]:
     whose object check went missing gets a fresh check.
     """
     now = timezone.now()
-    counts = {"resubmitted": 0, "repolled": 0, Status.UNKNOWN.value: 0}
+    counts = {"resubmitted": 0, "repolled": 0, "reverified": 0, Status.UNKNOWN.value: 0}
     grace, retry_grace = reconcile_graces()
 
     # A queued export never tried has no back-off to wait out; a retried one may be

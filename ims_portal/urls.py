@@ -9,5 +9,6 @@ urlpatterns = [
     path("exports/", include("ims_portal.exports.urls")),
     path("accounts/", include("ims_portal.accounts.urls")),
     path("audit/", include("ims_portal.audit.urls")),
+    path("notifications/", include("ims_portal.notifications.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ims_portal")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# The links in notifications are absolute (notifications.W001 warns otherwise).
+os.environ.setdefault("PORTAL_URL", "http://portal.test")
 
 from ims_portal.settings import *  # noqa: F403
 

@@ -3,6 +3,7 @@ transaction of the change they report."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -140,3 +141,59 @@ def test_a_stall_is_told_once_per_quiet_spell(alice, make_export, settings):
     assert Delivery.objects.filter(event=Event.STALLED).count() == 2
     # Stalls are not in the default e-mail: only the webhook that asked heard of them.
     assert set(Delivery.objects.values_list("channel", flat=True)) == {Channel.WEBHOOK}
+
+
+class Broker:
+    """This process's Celery app, pointed at a Redis that does not answer and back."""
+
+    def __init__(self) -> None:
+        from ims_portal.celery import app
+
+        self.app, self.url = app, app.conf.broker_url
+
+    def point_at(self, url: str) -> None:
+        # The app keeps its connections in two pools, which it finds again (kombu keeps
+        # them by URL) as it does after a fork; the original URL's stay open for later.
+        self.app.conf.broker_url = url
+        self.app._pool = None
+        self.app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker():
+    from tests.startup.helpers import DEAD_REDIS
+
+    broker = Broker()
+    broker.point_at(DEAD_REDIS)
+    yield broker
+    broker.point_at(broker.url)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_neither_stops_the_change_nor_loses_the_notice(
+    alice, make_export, broker, caplog, settings
+):
+    export = running(make_export, alice)
+    export.transition(Status.SUCCEEDED)  # commits; the broker then refuses the task
+    assert Export.objects.get(pk=export.pk).status == Status.SUCCEEDED
+    delivery = Delivery.objects.get()
+    assert delivery.state == DeliveryState.PENDING and delivery.attempts == 0
+    assert "stays queued: the broker did not take it" in caplog.text
+
+    # Once the broker is back, the sweep finds the overdue delivery and hands it out.
+    from ims_portal.notifications.tasks import send_due
+
+    broker.point_at(broker.url)
+    settings.NOTIFY_SWEEP_GRACE = 0
+    saved_queue = broker.app.conf.task_default_queue
+    broker.app.conf.task_default_queue = queue = f"notify-sweep-test-{uuid.uuid4().hex}"
+    try:
+        assert send_due() == {"sent": 1, "revived": 0}
+        with broker.app.connection_for_write() as connection:
+            message = connection.SimpleQueue(queue).get(timeout=5)
+            assert message.headers["task"] == "ims_portal.notifications.tasks.deliver"
+            assert message.headers["argsrepr"] == f"({delivery.pk},)"
+            message.ack()
+            connection.SimpleQueue(queue).queue.delete()
+    finally:
+        broker.app.conf.task_default_queue = saved_queue

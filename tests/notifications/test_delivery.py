@@ -47,7 +47,9 @@ def test_the_mail_has_text_and_html_with_an_absolute_link(alice, make_export, ma
 
     (message,) = mail_to.wait_for(1)
     assert mail_to.mailbox.envelopes[0][1] == ["alice@example.com"]
-    assert message["Subject"] == "[IMS Export Portal] Export failed: db-07 → ims-exports:db-07.qcow2"
+    assert (
+        message["Subject"] == "[IMS Export Portal] Export failed: db-07 → ims-exports:db-07.qcow2"
+    )
     assert message["X-IMS-Portal-Event"] == "export.failed"
     link = f"http://portal.test/exports/{export.pk}/"
     text = message.get_body(("plain",)).get_content()

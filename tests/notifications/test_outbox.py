@@ -86,9 +86,7 @@ def test_an_end_the_owner_brought_about_is_not_told(alice, make_export):
     assert not Delivery.objects.exists()
 
 
-def test_saved_settings_replace_the_default_and_webhooks_get_what_they_ask(
-    alice, bob, make_export
-):
+def test_saved_settings_replace_the_default_and_webhooks_get_what_they_ask(alice, bob, make_export):
     Subscription.objects.create(owner=alice, channel=Channel.EMAIL, events=[Event.FAILED])
     hook = webhook(alice, Event.SUCCEEDED, Event.FAILED)
     webhook(alice, Event.SUCCEEDED, active=False)

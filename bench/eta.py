@@ -94,7 +94,7 @@ def main() -> None:
 
     with SimulatorProcess(speed=args.speed) as process:
         sim = process.running()
-        client = Client.from_env(sim.settings.client_environment(sim.url))
+        client = Client.from_env(sim.client_environment())
 
         def wave(name: str, specs: tuple[tuple[int, bool, str], ...]) -> list[Run]:
             cache.clear()  # a fresh wave sees the history just made
@@ -143,7 +143,7 @@ def main() -> None:
         results = [("cold: no past exports", wave("cold", COLD))]
         results.append(("warm: the cold wave as history", wave("warm", WARM)))
         sim.control.configure(progress_api=False)
-        client = Client.from_env(sim.settings.client_environment(sim.url))
+        client = Client.from_env(sim.client_environment())
         results.append(("warm, no progress call: the prior alone", wave("prior", WARM)))
 
     print(f"speed {args.speed:g}: relative error of the shown time left, per mark of the real")

@@ -258,7 +258,8 @@ CACHES = {
 
 # The client reads its own variables (IMS_ENDPOINT, IMS_PROJECT_ID, credentials: see
 # README); in development without IMS_ENDPOINT it is pointed at the simulator
-# (exports/cloud_access.py). The region only names the cloud to users (the bucket hint).
+# (exports/cloud_access.py). The region is the images' (where the client does not name its
+# own): the bucket hint, and the region a bucket must be in to take an export.
 IMS_REGION = env.str("IMS_REGION", default="eu-de")
 
 # Where the clouds differ (see exports/rules.py). Unset, each takes the default of
@@ -279,6 +280,15 @@ EXPORT_SUBMIT_RETRIES = env.int("EXPORT_SUBMIT_RETRIES", default=5)
 EXPORT_POLL_GIVE_UP_AFTER = env.int("EXPORT_POLL_GIVE_UP_AFTER", default=5)
 EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=10 * 60.0)
 IMAGE_LIST_CACHE_SECONDS = env.int("IMAGE_LIST_CACHE_SECONDS", default=60)
+BUCKET_LIST_CACHE_SECONDS = env.int("BUCKET_LIST_CACHE_SECONDS", default=30)
+# The proof of a succeeded export (exports/verification.py): a missing or empty object is
+# checked EXPORT_VERIFY_TRIES times, EXPORT_VERIFY_DELAY seconds apart at first and doubling,
+# before the export is marked "object not found"; while OBS cannot be reached the check is
+# tried again every EXPORT_VERIFY_RETRY_AFTER seconds, EXPORT_VERIFY_UNREACHABLE_TRIES times.
+EXPORT_VERIFY_TRIES = env.int("EXPORT_VERIFY_TRIES", default=4)
+EXPORT_VERIFY_DELAY = env.float("EXPORT_VERIFY_DELAY", default=5.0)
+EXPORT_VERIFY_RETRY_AFTER = env.float("EXPORT_VERIFY_RETRY_AFTER", default=300.0)
+EXPORT_VERIFY_UNREACHABLE_TRIES = env.int("EXPORT_VERIFY_UNREACHABLE_TRIES", default=12)
 
 # --- Notifications ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from ims_portal.accounts.roles import AUDITOR, EXPORTER, set_roles
 from ims_portal.exports import cloud_access
 from ims_portal.exports.models import Export
 from ims_portal.simulator import seed
-from ims_portal.simulator.defaults import SimulatorSettings
+from tests.simulator_process import RunningSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,11 +29,14 @@ FAST_FOLLOW = {
     "EXPORT_POLL_FACTOR": "1.2",
     "EXPORT_POLL_MAX": "1",
     "EXPORT_SUBMIT_RETRIES": "2",
+    # The proof of the object: a missing one is checked again within a second or two.
+    "EXPORT_VERIFY_DELAY": "0.3",
+    "EXPORT_VERIFY_RETRY_AFTER": "2",
 }
 
 
-def cloud_env(simulator_url: str) -> dict[str, str]:
-    return SimulatorSettings().client_environment(simulator_url)
+def cloud_env(simulator: RunningSimulator) -> dict[str, str]:
+    return simulator.client_environment()
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +50,7 @@ def cloud_settings(simulator, portal_queue) -> Iterator[dict[str, str]]:
     """Point this process (the web side) at the simulator and the test queue."""
     from django.conf import settings
 
-    env = {**cloud_env(simulator.url), **FAST_FOLLOW}
+    env = {**cloud_env(simulator), **FAST_FOLLOW}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     overridden = {key: getattr(settings, key) for key in FAST_FOLLOW}

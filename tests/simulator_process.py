@@ -4,13 +4,14 @@ The simulator package ships only the stand-in cloud and its command; these helpe
 to the tests (and the benchmarks, which import them from here).
 
     with SimulatorProcess(speed=50) as process:
-        sim = process.running()  # .url, .project_id, credentials, .control
+        sim = process.running()  # .url, .obs_url, .project_id, credentials, .control
         sim.control.fault(status=503, count=2)
+        sim.control.obs_down()  # OBS resets every connection; IMS still answers
         ...  # point the portal at sim.url
         assert len(sim.control.requests(method="POST", path_contains="/file")) == 1
 
-`SimulatorProcess` runs `python -m ims_portal.simulator` on a free port and waits until
-`/_sim/health` answers; its log goes to a file (`log_path`), so a long run never blocks on a
+`SimulatorProcess` runs `python -m ims_portal.simulator` on two free ports (IAM and IMS with
+the control API on one, OBS on the other) and waits until `/_sim/health` answers; its log goes to a file (`log_path`), so a long run never blocks on a
 full pipe. `SimulatorControl` wraps the `/_sim/` control API.
 """
 
@@ -46,6 +47,7 @@ class LoggedRequest(TypedDict):
     auth: str | None  # "password", "token", "aksk" or None: the credential presented
     request_id: str
     body: Any  # the JSON body of IMS requests; None for IAM (it holds the password)
+    service: str  # "ims" (IAM and IMS) or "obs"
 
 
 class SimulatorControl:
@@ -85,14 +87,17 @@ class SimulatorControl:
         methods: list[str] | str | None = None,
         code: str | None = None,
         message: str | None = None,
+        drop: bool | None = None,
     ) -> list[dict[str, Any]]:
-        """Add a fault (see `faults.py`); return every fault now set.
+        """Add a fault to IAM/IMS (see `faults.py`); return every fault now set.
 
         `status` answers the next `count` matching requests (all of them if `count` is
         None); `latency` delays each matching request; `paths` is a regular expression
-        searched in the request path; `methods` limits it to e.g. "POST".
+        searched in the request path; `methods` limits it to e.g. "POST"; `drop` resets the
+        connection instead of answering.
         """
         spec = {
+            "drop": drop,
             "status": status,
             "count": count,
             "latency": latency,
@@ -105,6 +110,80 @@ class SimulatorControl:
         return self._call("POST", "faults", {k: v for k, v in spec.items() if v is not None})[
             "faults"
         ]
+
+    def obs_down(self, *, reset: bool = True) -> list[dict[str, Any]]:
+        """Make OBS unreachable until `clear_faults()`: every connection reset (or, with
+        `reset=False`, every answer a 503 ServiceUnavailable). IMS and IAM still work."""
+        if reset:
+            return self._call("POST", "faults", {"service": "obs", "drop": True})["faults"]
+        return self._call("POST", "faults", {"service": "obs", "status": 503})["faults"]
+
+    def obs_forbidden(self) -> list[dict[str, Any]]:
+        """Make OBS answer 403 AccessDenied to everything until `clear_faults()`."""
+        return self._call("POST", "faults", {"service": "obs", "status": 403})["faults"]
+
+    def obs_fault(self, status: int | None = None, **spec: Any) -> list[dict[str, Any]]:
+        """Add a fault to OBS only; the fields are `fault()`'s, plus `drop=True`."""
+        body = {"service": "obs", "status": status, **spec}
+        return self._call("POST", "faults", {k: v for k, v in body.items() if v is not None})[
+            "faults"
+        ]
+
+    def buckets(self) -> list[dict[str, Any]]:
+        """Every bucket, listed or not: name, region, storage_class, created, listed,
+        accessible."""
+        return self._call("GET", "buckets")["buckets"]
+
+    def add_bucket(
+        self,
+        name: str,
+        *,
+        region: str | None = None,
+        storage_class: str = "STANDARD",
+        listed: bool = True,
+        accessible: bool = True,
+        created: str | None = None,
+    ) -> dict[str, Any]:
+        """Add (or replace) a bucket until the next reset; region defaults to the
+        simulator's."""
+        spec = {
+            "name": name,
+            "region": region,
+            "storage_class": storage_class,
+            "listed": listed,
+            "accessible": accessible,
+            "created": created,
+        }
+        return self._call("POST", "buckets", {k: v for k, v in spec.items() if v is not None})
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        size: int = 1024,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Write an object's metadata into an existing bucket."""
+        spec = {
+            "bucket": bucket,
+            "key": key,
+            "size": size,
+            "etag": etag,
+            "last_modified": last_modified,
+            "content_type": content_type,
+        }
+        return self._call("POST", "objects", {k: v for k, v in spec.items() if v is not None})
+
+    def delete_object(self, bucket: str, key: str) -> bool:
+        """Remove an object; whether there was one."""
+        return self._call("DELETE", "objects", {"bucket": bucket, "key": key})["deleted"]
+
+    def object_details(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every object's metadata per bucket: size, etag, last_modified, content_type."""
+        return self._call("GET", "objects")["objects"]
 
     def faults(self) -> list[dict[str, Any]]:
         """The faults currently set."""
@@ -131,15 +210,20 @@ class SimulatorControl:
         return self._call("GET", "config")
 
     def requests(
-        self, method: str | None = None, path_contains: str | None = None
+        self,
+        method: str | None = None,
+        path_contains: str | None = None,
+        service: str | None = None,
     ) -> list[LoggedRequest]:
-        """IMS/IAM requests received since the last reset, oldest first, optionally filtered."""
+        """Cloud requests (IAM, IMS and OBS) received since the last reset, oldest first,
+        optionally filtered (`service`: "ims" or "obs")."""
         entries: list[LoggedRequest] = self._call("GET", "requests")["requests"]
         return [
             entry
             for entry in entries
             if (method is None or entry["method"] == method.upper())
             and (path_contains is None or path_contains in entry["path"])
+            and (service is None or entry["service"] == service)
         ]
 
     def clear_requests(self) -> None:
@@ -163,6 +247,11 @@ class RunningSimulator:
     url: str
     settings: SimulatorSettings
     control: SimulatorControl
+    obs_url: str = ""  # OBS's own listener (path-style addressing)
+
+    def client_environment(self) -> dict[str, str]:
+        """The portal's cloud variables pointing at this simulator, OBS included."""
+        return self.settings.client_environment(self.url, self.obs_url)
 
     @property
     def project_id(self) -> str:
@@ -205,6 +294,7 @@ class SimulatorProcess:
         *,
         host: str = DEFAULT_HOST,
         port: int | None = None,
+        obs_port: int | None = None,
         speed: float = SPEED,
         progress_api: bool = True,
         env: dict[str, str] | None = None,
@@ -212,6 +302,7 @@ class SimulatorProcess:
     ) -> None:
         self.host = host
         self.port = port or _free_port(host)
+        self.obs_port = obs_port or _free_port(host)
         self.speed = speed
         self.progress_api = progress_api
         self.env = env
@@ -224,16 +315,24 @@ class SimulatorProcess:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def obs_url(self) -> str:
+        """Base URL of the OBS listener."""
+        return f"http://{self.host}:{self.obs_port}"
+
+    @property
     def settings(self) -> SimulatorSettings:
         """The credentials the process runs with (same environment lookup as the child)."""
         return SimulatorSettings.from_env(self._child_env())
 
     def running(self) -> RunningSimulator:
         """A handle on the started process: URL, credentials and a control client."""
-        return RunningSimulator(self.url, self.settings, SimulatorControl(self.url))
+        return RunningSimulator(
+            self.url, self.settings, SimulatorControl(self.url), obs_url=self.obs_url
+        )
 
     def _child_env(self) -> dict[str, str]:
-        return {**os.environ, **(self.env or {})}
+        ports = {"SIMULATOR_PORT": str(self.port), "SIMULATOR_OBS_PORT": str(self.obs_port)}
+        return {**os.environ, **(self.env or {}), **ports}
 
     def start(self, timeout: float = 20.0) -> SimulatorProcess:
         """Launch the process and wait until `/_sim/health` answers; return self."""
@@ -245,6 +344,8 @@ class SimulatorProcess:
             self.host,
             "--port",
             str(self.port),
+            "--obs-port",
+            str(self.obs_port),
             "--speed",
             str(self.speed),
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ims_portal.exports.models import STATUS_TABLE, Status
+from ims_portal.exports.models import STATUS_TABLE, VERIFICATION_TABLE, Status, Verification
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 NOTHING = "—"
@@ -55,3 +55,27 @@ def test_the_row_reader_sees_a_wrong_row():
     )
     rows = documented_table(wrong)
     assert listed(rows["queued"][0]) != {str(s) for s in STATUS_TABLE[Status.QUEUED].next}
+
+
+def documented_verification_table() -> dict[str, list[str]]:
+    """The rows of the doc's table of verification states (a succeeded export's proof)."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## The proof of the object", 1)[1].split("\n## ", 1)[0]
+    names = {state.value or "none": state for state in Verification}
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in names:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_doc_says_what_the_verification_table_says():
+    rows = documented_verification_table()
+    assert set(rows) == {state.value or "none" for state in Verification}
+    for name, (moves, action, outcome) in rows.items():
+        state = Verification("" if name == "none" else name)
+        rule = VERIFICATION_TABLE[state]
+        assert listed(moves) == {str(s) for s in rule.next}, name
+        assert action == (rule.action or NOTHING), name
+        assert outcome == (rule.outcome or NOTHING), name

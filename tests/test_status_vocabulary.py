@@ -1,5 +1,5 @@
-"""Export statuses and cloud job statuses are named once: `Status` (with its table) and
-`JobStatus`. Everything else asks them, so a renamed or added status cannot be missed in a
+"""Export statuses, verification states and cloud job statuses are named once: `Status`
+(with its table), `Verification` (with its own) and `JobStatus`. Everything else asks them, so a renamed or added status cannot be missed in a
 template comparison or a string literal somewhere. The simulator is the cloud and keeps its
 own vocabulary; migrations are history."""
 
@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 
 from ims_portal.cloud.models import JobStatus
-from ims_portal.exports.models import Status
+from ims_portal.exports.models import Status, Verification
 
 ROOT = Path(__file__).resolve().parent.parent
-VOCABULARY = frozenset(Status.values) | {s.value for s in JobStatus if s != JobStatus.UNRECOGNISED}
+VOCABULARY = (
+    frozenset(Status.values)
+    | {s.value for s in JobStatus if s != JobStatus.UNRECOGNISED}
+    | {v.value for v in Verification if v.value}
+)
 # The modules whose writes to an export row must all go through the model's guarded methods.
 WRITERS = (
     "ims_portal/exports/tasks.py",

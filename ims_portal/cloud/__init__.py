@@ -1,4 +1,4 @@
-"""A plain Python client for Huawei Cloud / Open Telekom Cloud IAM and IMS, over `requests`.
+"""A plain Python client for Huawei Cloud / Open Telekom Cloud IAM, IMS and OBS, over `requests`.
 
 No Django here: the portal's apps, the simulator and scripts can all use it.
 
@@ -7,6 +7,9 @@ No Django here: the portal's apps, the simulator and scripts can all use it.
         ...
     job_id = client.export_image(image.id, "my-bucket:web01.qcow2", file_format="qcow2")
     job = client.get_job(job_id)
+    for bucket in client.list_buckets():           # OBS, signed with the same credentials
+        info = client.bucket_info(bucket.name)      # region, storage class; None: no such bucket
+    found = client.object_info("my-bucket", "web01.qcow2")  # size, ETag; None: absent
 """
 
 from ims_portal.cloud.auth import AkSkAuth, Auth, Secret, TokenAuth
@@ -26,12 +29,14 @@ from ims_portal.cloud.errors import (
     Timeout,
     TransportError,
 )
-from ims_portal.cloud.models import Image, Job
+from ims_portal.cloud.models import Bucket, BucketInfo, Image, Job, ObjectInfo
 
 __all__ = [
     "AkSkAuth",
     "Auth",
     "AuthenticationError",
+    "Bucket",
+    "BucketInfo",
     "Client",
     "CloudError",
     "ConfigurationError",
@@ -41,6 +46,7 @@ __all__ = [
     "InvalidResponse",
     "Job",
     "NotFound",
+    "ObjectInfo",
     "PermissionDenied",
     "RequestRejected",
     "Secret",

@@ -229,6 +229,10 @@ class AkSkAuth:
         """The access key and the secret key."""
         return (self._ak.reveal(), self._sk.reveal())
 
+    def key_pair(self) -> tuple[Secret, Secret]:
+        """The access key and secret key, still wrapped: OBS requests are signed with them too."""
+        return self._ak, self._sk
+
 
 def _token_lifetime(response: requests.Response) -> float:
     """Seconds the token lives, from IAM's `issued_at`/`expires_at` (both in IAM's clock)."""

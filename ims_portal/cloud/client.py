@@ -1,4 +1,5 @@
-"""The IMS client: list images, export one, follow the export job.
+"""The cloud client: list images, export one, follow the export job (IMS); list buckets and
+read bucket and object metadata (OBS, through `obs.ObsApi`).
 
 A `Client` speaks the documented wire protocol over `requests` and nothing else: no Django, no
 export rules (those live in `ims_portal.exports.rules` and, authoritatively, in IMS). Request
@@ -31,7 +32,9 @@ from ims_portal.cloud.errors import (
     InvalidResponse,
     NotFound,
 )
-from ims_portal.cloud.models import Image, Job
+from ims_portal.cloud.models import Bucket, BucketInfo, Image, Job, ObjectInfo
+from ims_portal.cloud.obs import ObsApi, ObsEndpoint
+from ims_portal.cloud.obs_auth import key_source
 from ims_portal.cloud.signing import encode_query
 from ims_portal.cloud.transport import DEFAULT_TIMEOUT, RetryPolicy, TimeoutSpec, call, send
 
@@ -43,7 +46,8 @@ DEFAULT_PAGE_SIZE = 100
 
 
 class Client:
-    """IMS over HTTP for one project, authenticated by a `TokenAuth` or an `AkSkAuth`."""
+    """IMS (and OBS) over HTTP for one project, authenticated by a `TokenAuth` or an
+    `AkSkAuth`. `obs` says where OBS is; without it the OBS calls raise `ConfigurationError`."""
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class Client:
         max_retry_after: float = 30.0,
         session: requests.Session | None = None,
         export_api_version: config.ExportApiVersion = config.DEFAULT_EXPORT_API_VERSION,
+        obs: ObsEndpoint | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.project_id = project_id
@@ -76,6 +81,13 @@ class Client:
             )
         self.export_api_version = export_api_version
         self._session = session or requests.Session()
+        keys = key_source(auth, timeout=timeout, policy=self.retry_policy, session=self._session)
+        self._obs = (
+            ObsApi(obs, keys, session=self._session, timeout=timeout, policy=self.retry_policy)
+            if obs is not None and keys is not None
+            else None
+        )
+        self.obs_endpoint = obs
         # Which job API this endpoint offers: None until the first get_job finds out, then True
         # for the progress call, False for the status call only.
         self._progress_api: bool | None = None
@@ -85,14 +97,19 @@ class Client:
         """A client configured from `IMS_*`/`IAM_*` variables (see `config.from_env`).
 
         `options` are passed to the constructor (timeout, retries, ...); an
-        `export_api_version` among them wins over `IMS_EXPORT_API_VERSION`.
+        `export_api_version` or `obs` among them wins over `IMS_EXPORT_API_VERSION` or
+        `OBS_ENDPOINT`/`OBS_ADDRESSING`.
         """
         settings = config.from_env(environ)
         options.setdefault("export_api_version", settings.export_api_version)
+        options.setdefault("obs", settings.obs)
         return cls(settings.endpoint, settings.project_id, settings.auth, **options)
 
     def __repr__(self) -> str:
-        return f"Client(endpoint={self.endpoint!r}, project_id={self.project_id!r}, auth={self.auth!r})"
+        return (
+            f"Client(endpoint={self.endpoint!r}, project_id={self.project_id!r}, "
+            f"auth={self.auth!r}, obs={self.obs_endpoint!r})"
+        )
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -226,6 +243,36 @@ class Client:
             "GET", f"/v1/{_segment(self.project_id)}/jobs/{_segment(job_id)}", retry=True
         )
         return Job.from_api(data, request_id=request_id)
+
+    # --- OBS --------------------------------------------------------------------------------
+
+    def list_buckets(self) -> list[Bucket]:
+        """Every bucket of the account, in every region (OBS `GET /`), in OBS's order.
+
+        Needs `obs:bucket:ListAllMyBuckets`; without it OBS answers 403 (`PermissionDenied`).
+        """
+        return self._obs_api().list_buckets()
+
+    def bucket_info(self, name: str) -> BucketInfo | None:
+        """A bucket's region and storage class (OBS `HEAD /` on the bucket); None if no
+        bucket has this name. A bucket the account may not see raises `PermissionDenied`
+        (status 403)."""
+        return self._obs_api().bucket_info(name)
+
+    def object_info(self, bucket: str, key: str) -> ObjectInfo | None:
+        """An object's size, ETag and last-modified time (OBS `HEAD /<key>`); None if the
+        object (or the bucket) does not exist. 403 raises `PermissionDenied`."""
+        return self._obs_api().object_info(bucket, key)
+
+    def _obs_api(self) -> ObsApi:
+        if self._obs is None:
+            if self.obs_endpoint is None:
+                raise ConfigurationError(
+                    "OBS_ENDPOINT is not set, and no OBS address follows from IMS_ENDPOINT "
+                    "and IMS_REGION"
+                )
+            raise ConfigurationError("OBS requests need AK/SK or IAM user credentials")
+        return self._obs
 
     # --- plumbing ---------------------------------------------------------------------------
 

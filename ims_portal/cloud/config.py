@@ -8,18 +8,26 @@ operator wants to hear about, not have silently resolved.
 
 `IMS_EXPORT_API_VERSION` picks the export call: `v1` (the default, and the only one Open
 Telekom Cloud documents) or `v2.1` (documented by Huawei Cloud; same body, same answer).
+
+`OBS_ENDPOINT` is where OBS is (e.g. `https://obs.eu-de.otc.t-systems.com`); unset, it is
+derived from the cloud and region where their naming is known (`obs.derived_endpoint`:
+`IMS_REGION`, else the region in the IMS host name), and left unknown otherwise: the IMS
+calls work without it, the OBS calls then raise `ConfigurationError`. `OBS_ADDRESSING` is
+`virtual` (the default) or `path`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from ims_portal.cloud.auth import AkSkAuth, Auth, TokenAuth
 from ims_portal.cloud.errors import ConfigurationError
+from ims_portal.cloud.obs import ObsEndpoint, addressing_setting, derived_endpoint
+from ims_portal.cloud.obs import endpoint as checked_obs_endpoint
 
 AKSK_VARS = ("IMS_AK", "IMS_SK")
 PASSWORD_VARS = ("IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN")
@@ -37,6 +45,7 @@ class CloudConfig:
     project_id: str
     auth: Auth
     export_api_version: ExportApiVersion = DEFAULT_EXPORT_API_VERSION
+    obs: ObsEndpoint | None = None  # None: unknown (OBS_ENDPOINT unset, not derivable)
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
@@ -95,7 +104,21 @@ def from_env(environ: Mapping[str, str] | None = None) -> CloudConfig:
         project_id=project_id,
         auth=auth,
         export_api_version=export_api_version(value("IMS_EXPORT_API_VERSION")),
+        obs=obs_endpoint(value("OBS_ENDPOINT"), value("OBS_ADDRESSING"), endpoint, value),
     )
+
+
+def obs_endpoint(
+    raw: str, addressing: str, ims_endpoint: str, value: Callable[[str], str]
+) -> ObsEndpoint | None:
+    """OBS's address from `OBS_ENDPOINT`, else derived from the IMS endpoint and `IMS_REGION`."""
+    if raw:
+        return checked_obs_endpoint(raw, addressing)
+    derived = derived_endpoint(ims_endpoint, value("IMS_REGION"))
+    if derived is None:
+        addressing_setting(addressing)  # a bad value is refused even so
+        return None
+    return checked_obs_endpoint(derived, addressing)
 
 
 def export_api_version(raw: str) -> ExportApiVersion:

@@ -4,7 +4,8 @@ Every failure the client raises is a `CloudError`, carrying what a person or a t
 decide what to do next:
 
 - `status`, `code`, `message`, `request_id`: what the cloud said (code `IMG.xxxx` from IMS,
-  `APIGW.xxxx`/`APIG.xxxx` from the API gateway in front of it), empty when it said nothing;
+  `APIGW.xxxx`/`APIG.xxxx` from the API gateway in front of it, a word such as `NoSuchBucket`
+  or `AccessDenied` from OBS), empty when it said nothing;
 - `retryable`: whether asking again may give a different answer (timeouts, lost connections,
   429 and 5xx) or not (every other 4xx: the request itself is wrong or not allowed);
 - `outcome_unknown`: whether the cloud may have acted on the request anyway. It matters only
@@ -37,7 +38,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
+from ims_portal.cloud import obs_xml
 from ims_portal.cloud.catalogue import Explanation, explain
+
+# OBS names its request id differently from the API gateway's X-Request-Id.
+OBS_REQUEST_ID_HEADER = "x-obs-request-id"
 
 # Statuses after which the cloud surely did not act on the request. 429 and 503 are answered
 # by the gateway or the service's admission control before the request reaches the code that
@@ -179,8 +184,10 @@ def error_for_response(
 ) -> CloudError:
     """Build the right `CloudError` subclass for an HTTP error answer.
 
-    Reads both error shapes (IMS's `{"error": {"code", "message"}}` and the gateway's
-    `{"error_code", "error_msg", "request_id"}`) and plain-text bodies. Strings in `redact`
+    Reads every error shape (IMS's `{"error": {"code", "message"}}`, the gateway's
+    `{"error_code", "error_msg", "request_id"}`, OBS's XML `<Error>`) and plain-text bodies;
+    the request id comes from `X-Request-Id` or OBS's `x-obs-request-id` (a HEAD answer
+    has no body, so its header is all there is). Strings in `redact`
     (secrets the caller holds) are masked in the message: some gateways echo the access key.
     """
     code, message, body_request_id = parse_error_body(body)
@@ -188,7 +195,9 @@ def error_for_response(
     common: dict[str, Any] = {
         "status": status,
         "code": code,
-        "request_id": _header(headers, "X-Request-Id") or body_request_id,
+        "request_id": _header(headers, "X-Request-Id")
+        or _header(headers, OBS_REQUEST_ID_HEADER)
+        or body_request_id,
         "method": method,
         "path": path,
         "outcome_unknown": status_leaves_outcome_unknown(status),
@@ -212,6 +221,8 @@ def parse_error_body(body: bytes) -> tuple[str, str, str]:
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
         return "", "", ""
+    if text.startswith("<"):
+        return _parse_xml_error(body, text)
     try:
         data = json.loads(text)
     except ValueError:
@@ -235,6 +246,21 @@ def parse_error_body(body: bytes) -> tuple[str, str, str]:
     if isinstance(data.get("code"), str):
         return data["code"], _shorten(_text(data.get("message"))), request_id
     return "", _shorten(text), request_id
+
+
+def _parse_xml_error(body: bytes, text: str) -> tuple[str, str, str]:
+    # OBS: <Error><Code>NoSuchBucket</Code><Message>...</Message><RequestId>...</RequestId>
+    try:
+        root = obs_xml.parse(body)
+    except obs_xml.XmlError:
+        return "", _shorten(text), ""
+    if obs_xml.local_name(root) != "Error":
+        return "", _shorten(text), ""
+    return (
+        obs_xml.text(root, "Code"),
+        _shorten(obs_xml.text(root, "Message")),
+        obs_xml.text(root, "RequestId"),
+    )
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

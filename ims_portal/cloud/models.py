@@ -173,3 +173,37 @@ def _progress_fraction(value: Any) -> float | None:
     if number > 1:
         number /= 100
     return max(0.0, min(1.0, number))
+
+
+# --- OBS ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One bucket as OBS's `GET /` lists it: the account's buckets in every region."""
+
+    name: str
+    region: str  # the bucket's `Location`, e.g. "eu-de"; blank where the listing has none
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    """What `HEAD /` on a bucket says about it."""
+
+    name: str
+    region: str  # x-obs-bucket-location
+    storage_class: str  # x-obs-storage-class as OBS writes it: STANDARD, WARM or COLD
+    # The answer's x-obs-request-id: what OBS support asks for.
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What `HEAD /<key>` says about an object."""
+
+    size: int  # Content-Length, in bytes
+    etag: str  # without the quotes OBS puts round it
+    last_modified: datetime
+    content_type: str = ""
+    request_id: str = ""  # the answer's x-obs-request-id

@@ -20,6 +20,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ims_portal.cloud.errors import (
+    OBS_REQUEST_ID_HEADER,
     CloudError,
     ConnectionFailed,
     Throttled,
@@ -130,7 +131,9 @@ def send(
         # `from None`: the requests exception holds the prepared request, headers and all.
         raise error from None
     elapsed_ms = (time.monotonic() - started) * 1000
-    request_id = response.headers.get("X-Request-Id", "")
+    request_id = response.headers.get("X-Request-Id") or response.headers.get(
+        OBS_REQUEST_ID_HEADER, ""
+    )
     ok = 200 <= response.status_code < 300
     log.log(
         logging.DEBUG if ok else logging.INFO,

@@ -6,13 +6,12 @@ import dataclasses
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.html import format_html, strip_tags
 
 from ims_portal.cloud import CloudError, ConfigurationError, Image, NotFound
-from ims_portal.exports import rules
-from ims_portal.exports.cloud_access import export_policy, get_client, image_choices
+from ims_portal.exports import preflight, rules
+from ims_portal.exports.cloud_access import export_policy, get_client, image_choices, image_region
 from ims_portal.exports.models import Export, ExportQuerySet, Status
 
 NO_FORMAT_LABEL = "—"
@@ -34,11 +33,22 @@ class SummaryEntry:
 
 
 CHECKED_FIELD_ORDER = (rules.IMAGE, rules.BUCKET, rules.FILE_NAME, rules.FILE_FORMAT, rules.QUICK)
+# The fields the pre-flight's findings belong to, in the page's order.
+PREFLIGHT_FIELDS = tuple(
+    name for name in CHECKED_FIELD_ORDER if name in {c.field for c in rules.PREFLIGHT_CHECKS}
+)
+# The bucket picker's radio buttons: what a browser without the script sends for a bucket
+# chosen from the list and no name typed.
+BUCKET_PICK = "bucket_pick"
 
 
 class ExportForm(forms.Form):
     """A new export. Validating it applies every export rule; with `fresh_image` it
     re-reads the image from IMS, as the submit does, rather than trusting the cached list.
+    With `check_in_obs` (the submit, and the as-you-type check of the bucket and file name)
+    it runs the pre-flight against OBS too (`preflight.run`): each failure is an error on
+    its field, and `self.preflight` holds every finding for the page. `owner_id` is the
+    user asking, whose own exports under way are named by number.
 
     Help texts and the browser's copy of the rules (`browser_rules`) are written from
     `rules.py` and the export policy in force, never typed out here.
@@ -74,12 +84,21 @@ class ExportForm(forms.Form):
     quick = forms.BooleanField(label="Fast export", required=False)
     request_token = forms.UUIDField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, fresh_image: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fresh_image: bool = True,
+        check_in_obs: bool = True,
+        owner_id: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.policy = export_policy()
+        self.region = image_region()
         self.fields["bucket"].help_text = (
-            f"A Standard bucket in region {settings.IMS_REGION}: {rules.BUCKET_MIN} to "
-            f"{rules.BUCKET_MAX} lowercase letters, digits, '-' or '.'."
+            f"A {rules.exportable_storage_classes()} bucket in region {self.region}: choose "
+            f"one above or type its name ({rules.BUCKET_MIN} to {rules.BUCKET_MAX} lowercase "
+            "letters, digits, '-' or '.')."
         )
         self.fields["quick"].help_text = f"Writes {self._fast_format} without conversion" + (
             "."
@@ -87,8 +106,11 @@ class ExportForm(forms.Form):
             else f"; needed for images of {self._fast_threshold} or more."
         )
         self.fresh_image = fresh_image
+        self.check_in_obs = check_in_obs
+        self.owner_id = owner_id
         self.image_record: Image | None = None
         self.cloud_unreachable = False
+        self.preflight: preflight.Preflight | None = None
         if self._quick_chosen():
             # A disabled select sends nothing, which is what fast export wants: no format.
             file_format = self.fields["file_format"]
@@ -103,6 +125,8 @@ class ExportForm(forms.Form):
 
     def clean_bucket(self) -> str:
         bucket: str = self.cleaned_data["bucket"].strip()
+        if not bucket:
+            bucket = str(self.data.get(BUCKET_PICK, "")).strip()
         self._raise_first(rules.check_bucket(bucket))
         return bucket
 
@@ -116,6 +140,7 @@ class ExportForm(forms.Form):
         quick = bool(data.get("quick"))
         for violation in rules.check_format(data.get("file_format") or None, quick):
             self.add_error(violation.field, violation.message)
+        self._check_in_obs(data)
         image_id = data.get("image")
         if not image_id:
             return data
@@ -129,6 +154,18 @@ class ExportForm(forms.Form):
         if busy is not None:
             self.add_error("image", self.in_flight_message(busy))
         return data
+
+    def _check_in_obs(self, data: dict[str, Any]) -> None:
+        """The pre-flight, once the bucket name is well-formed (and the file name, for the
+        object's check): each failure becomes an error on its field."""
+        bucket = data.get("bucket")
+        if not self.check_in_obs or not bucket:
+            return
+        object_name = data.get("file_name") or ""
+        self.preflight = preflight.run(bucket, object_name, self.region, owner_id=self.owner_id)
+        for finding in self.preflight.failures:
+            if finding.field not in self.errors:
+                self.add_error(finding.field, finding.error)
 
     @property
     def error_summary(self) -> list[SummaryEntry]:
@@ -167,6 +204,11 @@ class ExportForm(forms.Form):
                 "so the format was cleared.",
             },
         }
+
+    @property
+    def usable_storage(self) -> str:
+        """The storage classes IMS writes to, as the pages name them."""
+        return rules.exportable_storage_classes()
 
     @property
     def _fast_threshold(self) -> str:

@@ -77,6 +77,17 @@ class StatusRule:
 
 # The audit detail in which a person's move records why they made it (`transition(reason=)`).
 REASON_DETAIL = "reason"
+# What an audited verification state records of the object as evidence.
+VERIFICATION_FACTS = (
+    "object_size",
+    "object_etag",
+    "object_last_modified",
+    "verified_at",
+    "verify_misses",
+    "verify_unreachable",
+    "verification_note",
+    "job_id",
+)
 
 # One row per status. `submitting -> queued` is the retry after a refusal that proves the
 # cloud did not act (connection refused, 429, 503); `unknown` waits for a person, whether
@@ -198,6 +209,93 @@ Status.TERMINAL = frozenset(s for s, rule in STATUS_TABLE.items() if not rule.in
 # "In flight" as a database condition: the one-export-per-image constraint and every
 # queryset ask it this way (sorted, so the migration's condition is stable).
 IN_FLIGHT_CONDITION = Q(status__in=sorted(Status.IN_FLIGHT))
+
+
+class Verification(models.TextChoices):
+    """Whether the object a succeeded export wrote is in OBS: a small state set of its own
+    beside the status, which stays `succeeded` whatever OBS shows (IMS said the job
+    succeeded; this is the portal's evidence of it). Each state's row in
+    `VERIFICATION_TABLE` says where it may go and how entering it reads in the audit trail.
+    """
+
+    NONE = "", "Nothing to verify"  # the export has not succeeded
+    PENDING = "pending", "Checking the object in OBS"
+    VERIFIED = "verified", "Verified in OBS"
+    NOT_FOUND = "not_found", "Succeeded — object not found"
+    NOT_VERIFIED = "not_verified", "Not verified (could not reach OBS)"
+    LEGACY = "legacy", "Not verified"  # succeeded before the portal checked objects
+
+    CHECKING: ClassVar[frozenset[Verification]]  # a check may still be due
+
+    @property
+    def rule(self) -> VerificationRule:
+        return VERIFICATION_TABLE[self]
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationRule:
+    """Everything the proof of an export knows of one verification state."""
+
+    next: frozenset[Verification]
+    action: Action | None  # how entering it reads in the audit trail (None: not audited)
+    outcome: Outcome | None
+    look: str  # the page's look: "active", "ok", "warning" (amber) or "muted"
+    checking: bool = False  # the portal may still check the object
+
+
+# `pending` is entered with `succeeded` itself and re-entered by each check that finds no
+# object yet (or an empty one), until EXPORT_VERIFY_TRIES checks said so; `not_verified` by
+# each check OBS did not answer, retried every EXPORT_VERIFY_RETRY_AFTER seconds. Only a
+# change of state is audited: the checks in between leave the trail alone.
+VERIFICATION_TABLE: Mapping[Verification, VerificationRule] = MappingProxyType(
+    {
+        Verification.NONE: VerificationRule(
+            next=frozenset({Verification.PENDING}), action=None, outcome=None, look="muted"
+        ),
+        Verification.PENDING: VerificationRule(
+            next=frozenset(
+                {
+                    Verification.PENDING,
+                    Verification.VERIFIED,
+                    Verification.NOT_FOUND,
+                    Verification.NOT_VERIFIED,
+                }
+            ),
+            action=None,
+            outcome=None,
+            look="active",
+            checking=True,
+        ),
+        Verification.VERIFIED: VerificationRule(
+            next=frozenset(), action=Action.EXPORT_VERIFIED, outcome=Outcome.SUCCESS, look="ok"
+        ),
+        Verification.NOT_FOUND: VerificationRule(
+            next=frozenset(),
+            action=Action.EXPORT_OBJECT_NOT_FOUND,
+            outcome=Outcome.FAILURE,
+            look="warning",
+        ),
+        Verification.NOT_VERIFIED: VerificationRule(
+            next=frozenset(
+                {
+                    Verification.PENDING,
+                    Verification.VERIFIED,
+                    Verification.NOT_FOUND,
+                    Verification.NOT_VERIFIED,
+                }
+            ),
+            action=Action.EXPORT_NOT_VERIFIED,
+            outcome=Outcome.UNKNOWN,
+            look="muted",
+            checking=True,
+        ),
+        Verification.LEGACY: VerificationRule(
+            next=frozenset(), action=None, outcome=None, look="muted"
+        ),
+    }
+)
+
+Verification.CHECKING = frozenset(v for v, rule in VERIFICATION_TABLE.items() if rule.checking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +422,25 @@ class Export(models.Model):
     eta_prior_only = models.BooleanField(
         default=False, help_text="the estimate rests on past exports alone (less certain)"
     )
+    # The proof of a succeeded export (exports/verification.py): what OBS said of the object
+    # at the last check, and when the next check is due (None once there is no more).
+    verification = models.CharField(
+        max_length=16, choices=Verification.choices, default=Verification.NONE, blank=True
+    )
+    verify_due_at = models.DateTimeField(null=True, blank=True)
+    verify_misses = models.PositiveSmallIntegerField(
+        default=0, help_text="checks that found no object, or an empty one"
+    )
+    verify_unreachable = models.PositiveSmallIntegerField(
+        default=0, help_text="checks OBS did not answer"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True, help_text="the last check")
+    object_size = models.BigIntegerField(null=True, blank=True, help_text="bytes, per OBS")
+    object_etag = models.CharField(max_length=128, blank=True)
+    object_last_modified = models.DateTimeField(null=True, blank=True)
+    verification_note = models.CharField(
+        max_length=255, blank=True, help_text="what the last check found, in words"
+    )
 
     objects = ExportQuerySet.as_manager()
 
@@ -333,6 +450,7 @@ class Export(models.Model):
             models.Index(fields=["owner", "-created_at"], name="export_owner_recent"),
             models.Index(fields=["status", "-created_at"], name="export_status_recent"),
             models.Index(fields=["status", "next_poll_at"], name="export_status_poll"),
+            models.Index(fields=["verification", "verify_due_at"], name="export_verify_due"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["owner", "request_token"], name="export_one_per_form"),
@@ -386,6 +504,40 @@ class Export(models.Model):
     @property
     def tone(self) -> Tone:
         return self.rule.tone
+
+    @property
+    def proof(self) -> Verification:
+        """The verification state the page shows: a succeeded export the portal never set
+        out to check (it succeeded before objects were checked) is `legacy`."""
+        state = Verification(self.verification)
+        if self.is_succeeded and state == Verification.NONE:
+            return Verification.LEGACY
+        return state
+
+    @property
+    def is_verified(self) -> bool:
+        """OBS showed the object, with bytes in it: its size and ETag are recorded."""
+        return self.proof == Verification.VERIFIED
+
+    @property
+    def is_object_missing(self) -> bool:
+        """Succeeded, yet OBS showed no object (or an empty one) check after check."""
+        return self.proof == Verification.NOT_FOUND
+
+    @property
+    def is_pending_verification(self) -> bool:
+        """The object has not been seen yet, and the next check is due soon."""
+        return self.proof == Verification.PENDING
+
+    @property
+    def is_unverified(self) -> bool:
+        """OBS did not answer the check: the object was not seen either way."""
+        return self.proof == Verification.NOT_VERIFIED
+
+    @property
+    def is_being_verified(self) -> bool:
+        """A check of the object is still due: the page keeps asking how it went."""
+        return self.proof.rule.checking and self.verify_due_at is not None
 
     @property
     def is_stopped(self) -> bool:
@@ -490,6 +642,41 @@ class Export(models.Model):
 
     rearm_poll.alters_data = True  # type: ignore[attr-defined]
 
+    def rearm_check(self, due: datetime) -> None:
+        """Name `due` as the next check of the exported object, whose message went missing,
+        or raise `TransitionConflict` if the check moved on meanwhile."""
+        self._write(
+            {"verify_due_at": due},
+            guard={"verification": self.verification, "verify_due_at": self.verify_due_at},
+        )
+
+    rearm_check.alters_data = True  # type: ignore[attr-defined]
+
+    def record_check(self, to: Verification, **changes: Any) -> None:
+        """Save what one check of the exported object found (`changes`) and its verification
+        state `to`, or raise `TransitionConflict`.
+
+        Guarded like a poll: by the status, the verification state and the check it was
+        loaded for (`verify_due_at`), so a check re-sent by the reconciler and a late
+        original never both write. Entering a state with an audit action records it, with
+        the evidence, in the same transaction; staying in one does not.
+        """
+        to = Verification(to)
+        if to not in self.proof.rule.next:
+            raise IllegalTransition(f"export {self.pk}: verification {self.proof} → {to}")
+        changes = {"verification": to, **changes}
+        event = None
+        if to != self.proof and to.rule.action is not None:
+            facts = {name: changes.get(name, getattr(self, name)) for name in VERIFICATION_FACTS}
+            event = (to.rule.action, to.rule.outcome, {k: v for k, v in facts.items() if v != ""})
+        self._write(
+            changes,
+            guard={"verification": self.verification, "verify_due_at": self.verify_due_at},
+            event=event,
+        )
+
+    record_check.alters_data = True  # type: ignore[attr-defined]
+
     def _write(
         self,
         changes: dict[str, Any],
@@ -498,10 +685,11 @@ class Export(models.Model):
         actor: Actor = SYSTEM,
         guard: dict[str, Any] | None = None,
         noted: dict[str, Any] | None = None,
+        event: tuple[Action, Outcome | None, dict[str, Any]] | None = None,
     ) -> None:
         """The one writer of an export row: `changes` (and a move `to`, audited with the
-        `noted` facts), if the row still has the status this object was loaded with and
-        every `guard` value."""
+        `noted` facts, or another `event` of the export), if the row still has the status
+        this object was loaded with and every `guard` value."""
         now = timezone.now()
         changes = {"updated_at": now, **changes}
         if "progress" in changes and self.progress is not None:
@@ -538,6 +726,16 @@ class Export(models.Model):
                     **self.audit_facts(),
                     **self._outcome_facts(changes),
                     **(noted or {}),
+                )
+            if event is not None:
+                action, outcome, details = event
+                record(
+                    actor,
+                    action,
+                    self,
+                    outcome=outcome or Outcome.SUCCESS,
+                    **self.audit_facts(),
+                    **details,
                 )
             if to is not None:
                 self.status = to

@@ -10,6 +10,7 @@ to such a name would only be refused again, so another one is suggested, with th
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,7 +21,7 @@ from ims_portal.exports import rules
 from ims_portal.exports.models import Export, Status
 
 # IMS's answer when the object is already in the bucket (see `cloud/catalogue.py`).
-OBJECT_EXISTS = "IMG.0070"
+OBJECT_EXISTS = rules.OBJECT_EXISTS
 
 # Exports after which the object is, or may be, in the bucket.
 _WROTE = frozenset({Status.SUCCEEDED})
@@ -59,18 +60,38 @@ def free_name(name: str, taken: set[str] | dict[str, Export]) -> str:
     A name that is already counted from a taken one (`web-2.qcow2` next to `web.qcow2`)
     goes on counting (`web-3.qcow2`) rather than growing (`web-2-2.qcow2`).
     """
-    if name not in taken:
-        return name
+    # Of the first len(taken) + 2 candidates at least one is free.
+    found = first_free_name(name, taken, tries=len(taken) + 2)
+    assert found is not None
+    return found
+
+
+def first_free_name(name: str, taken: Container[str], *, tries: int) -> str | None:
+    """`free_name` over any container that answers "is this name taken?", asked at most
+    `tries` times (`None` when all of them were): a set of known names, or a bucket asked
+    about each name in turn (`preflight.TakenInBucket`)."""
     path = PurePosixPath(name)
     suffix = path.suffix
     stem = name.removesuffix(suffix) if suffix else name
     counted = _COUNTED.fullmatch(stem)
-    if counted and f"{counted['base']}{suffix}" in taken:
+    asked = 0
+
+    def is_taken(candidate: str) -> bool:
+        nonlocal asked
+        asked += 1
+        return candidate in taken
+
+    if not is_taken(name):
+        return name
+    if counted and asked < tries and is_taken(f"{counted['base']}{suffix}"):
         stem = counted["base"]
     number = 2
-    while f"{stem}-{number}{suffix}" in taken:
+    while asked < tries:
+        candidate = f"{stem}-{number}{suffix}"
+        if not is_taken(candidate):
+            return candidate
         number += 1
-    return f"{stem}-{number}{suffix}"
+    return None
 
 
 def prefill_for(source: Export) -> Prefill:

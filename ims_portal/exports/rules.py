@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -308,3 +309,157 @@ def size_label(size: int) -> str:
     if size and size % TIB == 0:
         return f"{size // TIB} TB"
     return f"{size // GIB} GB"
+
+
+# --- What IMS needs of the bucket and the object (checked against OBS before submitting) ---
+#
+# OBS writes a bucket's default storage class as `STANDARD`, `WARM` or `COLD`; the consoles
+# call them Standard, Infrequent Access and Archive, and so do the portal's pages. IMS writes
+# only to a Standard bucket in the image's own region, and only to an object that does not
+# exist yet: otherwise it refuses the export with IMG.0069 (the bucket) or IMG.0070 (the
+# object). These values are the portal's one copy of those rules; the picker, the pre-flight
+# and the explanation of an IMS refusal all read them from here.
+
+STORAGE_CLASS_NAMES = {
+    "STANDARD": "Standard",
+    "WARM": "Infrequent Access",
+    "COLD": "Archive",
+    "DEEP_ARCHIVE": "Deep Archive",
+}
+EXPORTABLE_STORAGE_CLASSES = frozenset({"STANDARD"})
+BUCKET_REFUSED = "IMG.0069"  # IMS: it cannot write to that bucket
+OBJECT_EXISTS = "IMG.0070"  # IMS: the object is already there
+
+
+def storage_class_name(storage_class: str) -> str:
+    """The console's name of an OBS storage class; an unknown one as OBS wrote it."""
+    return STORAGE_CLASS_NAMES.get(storage_class.upper(), storage_class or "an unknown class")
+
+
+def exportable_storage_classes() -> str:
+    """The storage classes IMS writes to, as the consoles name them ("Standard")."""
+    return " or ".join(storage_class_name(c) for c in sorted(EXPORTABLE_STORAGE_CLASSES))
+
+
+def storage_class_problem(storage_class: str) -> str:
+    """Why a bucket of this storage class cannot take an export, as the picker says it
+    ("Archive storage: IMS writes only to Standard buckets"); "" when it can."""
+    if storage_class.upper() in EXPORTABLE_STORAGE_CLASSES:
+        return ""
+    usable = exportable_storage_classes()
+    return f"{storage_class_name(storage_class)} storage: IMS writes only to {usable} buckets"
+
+
+def region_problem(bucket_region: str, image_region: str) -> str:
+    """Why a bucket in another region cannot take the export ("in eu-nl: the image is in
+    eu-de"); "" when the regions are the same (OBS writes them in lowercase)."""
+    if bucket_region.strip().lower() == image_region.strip().lower():
+        return ""
+    return f"in {bucket_region or 'an unknown region'}: the image is in {image_region}"
+
+
+def bucket_problem(storage_class: str | None, bucket_region: str, image_region: str) -> str:
+    """The first reason a bucket cannot take an export of an image of `image_region`, as the
+    picker shows it; "" when it can. The region comes first: a bucket elsewhere is no use
+    whatever its class. A storage class not known (None) is no reason: IMS will decide."""
+    return region_problem(bucket_region, image_region) or (
+        storage_class_problem(storage_class) if storage_class is not None else ""
+    )
+
+
+class Check(StrEnum):
+    """The names of the pre-flight checks, in the order they are made and shown."""
+
+    BUCKET_VISIBLE = "bucket-visible"
+    STORAGE_CLASS = "storage-class"
+    REGION = "region"
+    OBJECT_ABSENT = "object-absent"
+
+
+class Verdict(StrEnum):
+    """What a pre-flight check found: passed and failed are OBS's answer held against the
+    rule; a check OBS did not answer (unreachable, 403) is `unverified` and does not stop the
+    submit (IMS decides); a check that waits for an earlier one is `skipped`."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    UNVERIFIED = "unverified"
+    SKIPPED = "skipped"
+
+    @property
+    def label(self) -> str:
+        """The verdict in the page's words (a glyph beside it is only decoration)."""
+        return VERDICT_LABELS[self]
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightCheck:
+    """One thing IMS needs of the destination, checked against OBS before submitting.
+
+    `field` is the form field a failure belongs to, `code` the IMS error it would otherwise
+    end in; `passed`, `failed` and `remedy` are the line the page shows, formatted with the
+    facts of the moment (`{bucket}`, `{object}`, `{storage_class}`, `{region}`,
+    `{image_region}`, `{usable}`).
+    """
+
+    name: Check
+    field: str
+    code: str
+    label: str
+    passed: str
+    failed: str
+    remedy: str
+
+
+PREFLIGHT_CHECKS = (
+    PreflightCheck(
+        Check.BUCKET_VISIBLE,
+        BUCKET,
+        BUCKET_REFUSED,
+        "Bucket exists",
+        "The bucket {bucket} exists and the portal's account can see it.",
+        "No bucket named {bucket} exists.",
+        "Check the spelling, or create it in region {image_region} with Standard storage.",
+    ),
+    PreflightCheck(
+        Check.STORAGE_CLASS,
+        BUCKET,
+        BUCKET_REFUSED,
+        "Standard storage",
+        "The bucket is {storage_class} storage.",
+        "The bucket {bucket} is {storage_class} storage: IMS writes only to {usable} buckets.",
+        "Choose a {usable} bucket, or make {usable} the bucket's default storage class in the "
+        "OBS console.",
+    ),
+    PreflightCheck(
+        Check.REGION,
+        BUCKET,
+        BUCKET_REFUSED,
+        "Same region",
+        "The bucket is in {region}, like the image.",
+        "The bucket {bucket} is in {region}: the image is in {image_region}.",
+        "Choose a bucket in {image_region}, or create one there.",
+    ),
+    PreflightCheck(
+        Check.OBJECT_ABSENT,
+        FILE_NAME,
+        OBJECT_EXISTS,
+        "File name free",
+        "No object named {object} exists in the bucket yet.",
+        "{object} already exists in the bucket {bucket}.",
+        "Choose another file name, or delete the object in OBS first.",
+    ),
+)
+PREFLIGHT = {check.name: check for check in PREFLIGHT_CHECKS}
+VERDICT_LABELS = {
+    Verdict.PASSED: "Passed",
+    Verdict.FAILED: "Failed",
+    Verdict.UNVERIFIED: "Could not verify",
+    Verdict.SKIPPED: "Not checked",
+}
+# The remedy of an object that exists, where a free name was found beside it.
+OBJECT_FREE_NAME_REMEDY = "Use {free}, which is free, or delete the object in OBS first."
+FREE_NAME_SUGGESTED = "{found} The file name {free} is suggested instead."
+# What a check says when OBS did not answer it.
+PREFLIGHT_UNVERIFIED = "Could not verify: {reason}. You can still submit; IMS will decide."
+PREFLIGHT_SKIPPED = "Not checked: {reason}."

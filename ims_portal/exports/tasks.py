@@ -16,10 +16,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ims_portal.cloud import CloudError, ConfigurationError
-from ims_portal.exports import workflow
+from ims_portal.cloud import CloudError, ConfigurationError, ObjectInfo
+from ims_portal.exports import preflight, verification, workflow
 from ims_portal.exports.cloud_access import get_client
-from ims_portal.exports.models import Export, Status, TransitionConflict
+from ims_portal.exports.models import Export, Status, TransitionConflict, Verification
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,11 @@ def submit_export(export_id: int) -> None:
         )
     except CloudError as error:
         log.warning("export %s: submit failed: %s", export.pk, error)
+        # IMS's refusal of the bucket or the object can only guess which rule it was; OBS,
+        # asked now, usually shows the one.
+        causes = [] if error.retryable else preflight.refusal_causes(export, error.code)
         try:
-            retry_in = workflow.record_submit_failure(export, error)
+            retry_in = workflow.record_submit_failure(export, error, causes)
         except TransitionConflict:
             log.warning(
                 "export %s: no longer followed; its submit failure is not recorded", export.pk
@@ -120,6 +123,8 @@ def poll_export(export_id: int, due: str) -> None:
         return  # another poll, the reconciler or a person wrote first
     if export.is_terminal:
         log.info("export %s: %s", export.pk, export.status)
+        if export.is_being_verified and export.verify_due_at is not None:
+            schedule_verify(export.pk, export.verify_due_at)
         return
     # Every write of a followed export names its next poll; should one ever not, the
     # reconciler re-arms it.
@@ -142,6 +147,42 @@ def _follow(export: Export) -> None:
     workflow.apply_job(export, job)
 
 
+def schedule_verify(export_id: int, due: datetime) -> None:
+    """Send the check of the exported object due at `due`, named by that time."""
+    countdown = max(0.0, (due - timezone.now()).total_seconds())
+    verify_export.apply_async((export_id, due.isoformat()), countdown=countdown)
+
+
+@shared_task(acks_late=True)
+def verify_export(export_id: int, due: str) -> None:
+    """Read the metadata of a succeeded export's object in OBS and record it as evidence
+    (`verification.record`), checking again later where that is due.
+
+    Like a poll, only the check matching the row's `verify_due_at` runs and writes.
+    """
+    export = Export.objects.filter(
+        pk=export_id,
+        status=Status.SUCCEEDED,
+        verification__in=Verification.CHECKING,
+        verify_due_at=datetime.fromisoformat(due),
+    ).first()
+    if export is None:
+        return
+    found: ObjectInfo | CloudError | ConfigurationError | None
+    try:
+        found = get_client().object_info(export.bucket, export.object_name)
+    except (CloudError, ConfigurationError) as error:
+        log.warning("export %s: the object could not be checked: %s", export.pk, error)
+        found = error
+    try:
+        verification.record(export, found)
+    except TransitionConflict:
+        return  # another check wrote first
+    log.info("export %s: object %s: %s", export.pk, export.bucket_url, export.verification)
+    if export.is_being_verified and export.verify_due_at is not None:
+        schedule_verify(export.pk, export.verify_due_at)
+
+
 @shared_task
 def reconcile_exports() -> dict[str, int]:
     """Put exports whose next step went missing back on track (run by Celery beat).
@@ -149,10 +190,11 @@ def reconcile_exports() -> dict[str, int]:
     A lost message, a broker restart or a dead worker can leave an export waiting for a
     task that will never come. Queued ones are sent again (no POST has left for them);
     followed ones get a fresh poll; one stuck in `submitting` may have reached the cloud,
-    so it becomes `unknown` for a person to check, never a second POST.
+    so it becomes `unknown` for a person to check, never a second POST; a succeeded one
+    whose object check went missing gets a fresh check.
     """
     now = timezone.now()
-    counts = {"resubmitted": 0, "repolled": 0, Status.UNKNOWN.value: 0}
+    counts = {"resubmitted": 0, "repolled": 0, "reverified": 0, Status.UNKNOWN.value: 0}
     # Longer than any back-off a live task may still be waiting out.
     grace = timedelta(seconds=max(2 * settings.EXPORT_POLL_MAX, 60.0))
 
@@ -178,6 +220,18 @@ def reconcile_exports() -> dict[str, int]:
             export.rearm_poll(now)
             schedule_poll(export.pk, now)
             counts["repolled"] += 1
+
+    # A check of an exported object whose message went missing.
+    checking = Export.objects.filter(
+        status=Status.SUCCEEDED,
+        verification__in=Verification.CHECKING,
+        verify_due_at__lt=now - grace,
+    )
+    for export in checking:
+        with contextlib.suppress(TransitionConflict):
+            export.rearm_check(now)
+            schedule_verify(export.pk, now)
+            counts["reverified"] += 1
     if any(counts.values()):
         log.info("reconcile: %s", counts)
     return counts

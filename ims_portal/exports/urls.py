@@ -9,8 +9,10 @@ urlpatterns = [
     path("new/", views.new_export, name="new"),
     path("new/check/<str:field>/", views.check_field, name="check_field"),
     path("new/images/", views.image_picker, name="image_picker"),
+    path("new/buckets/", views.bucket_picker, name="bucket_picker"),
     path("<int:pk>/", views.export_detail, name="detail"),
     path("<int:pk>/status/", views.export_status, name="status"),
+    path("<int:pk>/verification/", views.export_verification, name="verification"),
     path("<int:pk>/cancel/", views.cancel_export, name="cancel"),
     path("<int:pk>/abandon/", views.abandon_export, name="abandon"),
 ]

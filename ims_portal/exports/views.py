@@ -23,8 +23,9 @@ from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import Target, record
 from ims_portal.cloud import CloudError, ConfigurationError
-from ims_portal.exports.cloud_access import image_choices
-from ims_portal.exports.forms import AbandonForm, ExportForm, HistoryFilterForm
+from ims_portal.exports import preflight
+from ims_portal.exports.cloud_access import bucket_choices, image_choices, image_region
+from ims_portal.exports.forms import PREFLIGHT_FIELDS, AbandonForm, ExportForm, HistoryFilterForm
 from ims_portal.exports.models import Export, Status, TransitionConflict
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
@@ -54,6 +55,11 @@ def _picker_context(refresh: bool = False) -> dict[str, object]:
         }
 
 
+def _bucket_context(image_id: str = "", refresh: bool = False) -> dict[str, object]:
+    """The bucket picker's buckets, judged for the region of the chosen image."""
+    return {"buckets": bucket_choices(image_region(image_id or None), refresh=refresh)}
+
+
 @exporter_required
 @require_http_methods(["GET", "POST"])
 def new_export(request: SignedInRequest) -> HttpResponse:
@@ -74,7 +80,7 @@ def new_export(request: SignedInRequest) -> HttpResponse:
             # Not from our form (a script, a stripped field): still a request to honour, and
             # the one-export-in-flight-per-image rule still stops a duplicate.
             data["request_token"] = str(uuid.uuid4())
-        form = ExportForm(data)
+        form = ExportForm(data, owner_id=request.user.pk)
         retried = _retried_by_form(request, token)
         if form.is_valid():
             export = _create_export(request, form, retry_of=retried)
@@ -85,9 +91,11 @@ def new_export(request: SignedInRequest) -> HttpResponse:
         _record_refusal(request, form)
         if retried is not None:
             _say_what_is_retried(request, retried)
+        found = form.preflight
     else:
         new_token = uuid.uuid4()
         source = _retry_source(request)
+        found = None
         if source is None:
             form = ExportForm(initial={"request_token": new_token})
         else:
@@ -96,10 +104,23 @@ def new_export(request: SignedInRequest) -> HttpResponse:
             if prefill.note:
                 field = form.fields["file_name"]
                 field.help_text = f"{field.help_text} {prefill.note}"
+            # The prefilled destination is checked at once, as if it had been typed.
+            found = preflight.run(
+                prefill.initial["bucket"],
+                prefill.initial["file_name"],
+                form.region,
+                owner_id=request.user.pk,
+            )
             _remember_retry(request, new_token, source)
             _say_what_is_retried(request, source)
         status = 200
-    context = {"form": form, "checked_fields": CHECKED_FIELDS, **_picker_context()}
+    context = {
+        "form": form,
+        "checked_fields": CHECKED_FIELDS,
+        "preflight": found,
+        **_picker_context(),
+        **_bucket_context(str(form["image"].value() or "")),
+    }
     return TemplateResponse(request, "exports/new.html", context, status=status)
 
 
@@ -180,6 +201,7 @@ def _record_refusal(request: SignedInRequest, form: ExportForm) -> None:
         file_format=typed("file_format"),
         fast_export=bool(form.data.get("quick")),
         cloud_unreachable=form.cloud_unreachable,
+        preflight=form.preflight.audit_facts() if form.preflight else {},
         errors={
             field: [strip_tags(str(message)) for message in messages]
             for field, messages in form.errors.items()
@@ -208,7 +230,19 @@ def _create_export(
                 retry_of=retry_of,
             )
             retry: dict[str, Any] = {"retry_of": retry_of.pk} if retry_of else {}
-            record(request.user, Action.EXPORT_REQUESTED, export, **export.audit_facts(), **retry)
+            # What OBS showed of the destination when it was asked for: evidence, should
+            # IMS refuse it later.
+            checked: dict[str, Any] = (
+                {"preflight": form.preflight.audit_facts()} if form.preflight else {}
+            )
+            record(
+                request.user,
+                Action.EXPORT_REQUESTED,
+                export,
+                **export.audit_facts(),
+                **retry,
+                **checked,
+            )
             enqueue_submit(export)
     except IntegrityError:
         # Lost a race: the same form posted twice at once, or another export of this
@@ -228,12 +262,28 @@ def _create_export(
 @exporter_required
 @require_POST
 def check_field(request: SignedInRequest, field: str) -> HttpResponse:
-    """As-you-type check of one field against the server rules; answers its partial."""
+    """As-you-type check of one field against the server rules; answers its partial.
+
+    The bucket and the file name are checked in OBS too (the pre-flight): the answer then
+    also carries the pre-flight's lines and, out of band, the other of the two fields'
+    messages where it holds a value, since a new bucket changes what the object's check
+    finds and the other way round.
+    """
     if field not in CHECKED_FIELDS:
         return HttpResponseBadRequest("unknown field")
-    form = ExportForm(request.POST, fresh_image=False)
+    in_obs = field in PREFLIGHT_FIELDS
+    form = ExportForm(
+        request.POST, fresh_image=False, check_in_obs=in_obs, owner_id=request.user.pk
+    )
     form.is_valid()
-    return TemplateResponse(request, "exports/partials/field_errors.html", {"field": form[field]})
+    context: dict[str, object] = {"field": form[field], "form": form}
+    if in_obs:
+        context["in_obs"] = True
+        context["preflight"] = form.preflight
+        context["related"] = [
+            form[name] for name in PREFLIGHT_FIELDS if name != field and form[name].value()
+        ]
+    return TemplateResponse(request, "exports/partials/field_check.html", context)
 
 
 @exporter_required
@@ -242,6 +292,16 @@ def image_picker(request: SignedInRequest) -> HttpResponse:
     """The image picker alone, re-read from IMS (the refresh button)."""
     context = {"form": ExportForm(), **_picker_context(refresh=True)}
     return TemplateResponse(request, "exports/partials/image_picker.html", context)
+
+
+@exporter_required
+@require_GET
+def bucket_picker(request: SignedInRequest) -> HttpResponse:
+    """The bucket picker alone, judged for the chosen image (`?image=`), re-read from OBS
+    with `?refresh=1` (its refresh link)."""
+    image_id = request.GET.get("image", "")[:64]
+    context = _bucket_context(image_id, refresh=request.GET.get("refresh") == "1")
+    return TemplateResponse(request, "exports/partials/bucket_picker.html", context)
 
 
 def export_or_404(request: SignedInRequest, pk: int, *, own: bool = False) -> Export:
@@ -286,6 +346,20 @@ def export_status(request: SignedInRequest, pk: int) -> HttpResponse:
     context = _status_context(request, export)
     response = TemplateResponse(request, "exports/partials/status_update.html", context)
     if export.is_terminal and is_fragment_request(request):
+        response.render()
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@reader_required
+@require_GET
+def export_verification(request: SignedInRequest, pk: int) -> HttpResponse:
+    """What OBS showed of a succeeded export's object (its proof); polled while a check is
+    still due, then htmx is told to stop."""
+    export = export_or_404(request, pk)
+    context = _status_context(request, export)
+    response = TemplateResponse(request, "exports/partials/verification_update.html", context)
+    if not export.is_being_verified and is_fragment_request(request):
         response.render()
         return HttpResponseStopPolling(response.content)
     return response

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,7 +18,11 @@ from django.utils import timezone
 from ims_portal.cloud import CloudError, Job
 from ims_portal.cloud.catalogue import Explanation, Retry, explain
 from ims_portal.cloud.models import JobStatus
+from ims_portal.exports import verification
 from ims_portal.exports.models import Export, Status
+
+if TYPE_CHECKING:
+    from ims_portal.exports.preflight import Finding
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +76,14 @@ def submit_retry_delay(attempt: int) -> float:
     return min(2.0**attempt, 60.0) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
-def record_submit_failure(export: Export, error: CloudError) -> float | None:
+def record_submit_failure(
+    export: Export, error: CloudError, causes: Sequence[Finding] = ()
+) -> float | None:
     """Decide what a failed export POST means; return a delay if it should be retried.
 
-    - The cloud answered with a final refusal (4xx): `rejected`, with its code.
+    - The cloud answered with a final refusal (4xx): `rejected`, with its code; where the
+      pre-flight, run again, found what IMS refused (`causes`, see
+      `preflight.refusal_causes`), its message names that cause and its remedy.
     - The outcome is unknown (timeout after sending, 500/502/504): `unknown`. The cloud may
       be exporting already, so never a second POST; a person checks.
     - The cloud surely did not act (refused connection, 429, 503): back to `queued` and
@@ -97,9 +106,13 @@ def record_submit_failure(export: Export, error: CloudError) -> float | None:
         )
         return None
     if not error.retryable:
+        remedy = None
+        if causes:
+            message = " ".join([explanation.message, *(cause.message for cause in causes)])
+            remedy = " ".join(cause.remedy for cause in causes)
         export.transition(
             Status.REJECTED,
-            **failure_facts(explanation, message, request_id=error.request_id),
+            **failure_facts(explanation, message, remedy=remedy, request_id=error.request_id),
             error_code=error.code,
         )
         return None
@@ -185,7 +198,7 @@ def apply_job(export: Export, job: Job, now: datetime | None = None) -> None:
     if job.status == JobStatus.SUCCESS:
         fields["progress"] = 1.0
         fields["cloud_request_id"] = job.request_id
-        export.transition(Status.SUCCEEDED, **fields)
+        export.transition(Status.SUCCEEDED, **fields, **verification.start(now))
     elif job.status == JobStatus.FAIL:
         explanation = explain(job.error_code)
         what = explanation.message if job.error_code else job.fail_reason or explanation.message

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ims_portal.exports.models import Export, Status
+from ims_portal.exports.models import Export, Status, Verification
 from ims_portal.exports.workflow import is_stalled
 from ims_portal.notifications.models import EVENT_OF_STATUS, Event
 
@@ -31,10 +31,15 @@ def events_of(export: Export, from_status: Status, at: datetime) -> list[tuple[E
       every poll writes the row, so the first poll past that mark raises it. It is told
       once per quiet spell, keyed by the spell's start (`last_change_at`); a change ends the
       spell, and a later stall is a new one.
+    - A succeeded export whose object check ends in `not_found` (OBS does not show the file,
+      check after check) is *verification failed*. That state is final, and the outbox's
+      de-duplication tells it once whatever writes follow.
     """
     status = Status(export.status)
     if status != from_status and status in EVENT_OF_STATUS:
         return [(EVENT_OF_STATUS[status], "")]
+    if export.proof == Verification.NOT_FOUND:
+        return [(Event.VERIFICATION_FAILED, "")]
     if is_stalled(export, at) and export.last_change_at is not None:
         return [(Event.STALLED, export.last_change_at.isoformat())]
     return []
@@ -80,6 +85,9 @@ def export_facts(export: Export) -> dict[str, Any]:
         "job_id": export.job_id or None,
         "progress": export.progress,
         "error": error,
+        "verification": {"state": export.proof.value, "note": export.verification_note}
+        if export.proof.value
+        else None,
         "created_at": _time(export.created_at),
         "finished_at": _time(export.finished_at),
         "last_change_at": _time(export.last_change_at),

@@ -38,20 +38,32 @@ class Event(models.TextChoices):
     REJECTED = "export.rejected", "Export refused by the cloud"
     UNKNOWN = "export.unknown", "Export outcome unknown (a person must check)"
     STALLED = "export.stalled", "Export stalled (no change from the cloud for a while)"
-    # Extension point, the object check of succeeded exports: once `Export` records whether
-    # OBS shows the object, add `VERIFICATION_FAILED = "export.verification_failed"` here,
-    # to `SUBSCRIBABLE`, and one branch in `events.events_of` for a write that records the
-    # object as not found. Nothing else changes: payload, mail and page read this list.
+    # A succeeded export whose object OBS does not show, check after check (the proof of
+    # the object, `Export.verification`).
+    VERIFICATION_FAILED = (
+        "export.verification_failed",
+        "Export succeeded, but its file is not in OBS",
+    )
     TEST = "test", "Test event"
 
     SUBSCRIBABLE: ClassVar[tuple[Event, ...]]  # what a subscription can ask for
     DEFAULT: ClassVar[frozenset[Event]]  # what a user gets by e-mail before saving anything
 
 
-Event.SUBSCRIBABLE = (Event.SUCCEEDED, Event.FAILED, Event.REJECTED, Event.UNKNOWN, Event.STALLED)
+Event.SUBSCRIBABLE = (
+    Event.SUCCEEDED,
+    Event.FAILED,
+    Event.REJECTED,
+    Event.UNKNOWN,
+    Event.STALLED,
+    Event.VERIFICATION_FAILED,
+)
 # Every end of the user's own exports that they did not bring about themselves (cancelling
-# and abandoning are their own doing): an e-mail says how it ended.
-Event.DEFAULT = frozenset({Event.SUCCEEDED, Event.FAILED, Event.REJECTED, Event.UNKNOWN})
+# and abandoning are their own doing), and a success whose file then proves missing: an
+# e-mail says how it ended.
+Event.DEFAULT = frozenset(
+    {Event.SUCCEEDED, Event.FAILED, Event.REJECTED, Event.UNKNOWN, Event.VERIFICATION_FAILED}
+)
 
 # The export status each end-of-export event reports.
 EVENT_OF_STATUS: Mapping[Status, Event] = MappingProxyType(

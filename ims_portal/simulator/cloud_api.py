@@ -1,6 +1,8 @@
 """The IAM and IMS endpoints, speaking the documented wire protocol.
 
 - `POST /v3/auth/tokens`                 IAM: password login scoped to a project -> token
+- `POST /v3.0/OS-CREDENTIAL/securitytokens` IAM: a token -> temporary AK/SK + security token
+  (for OBS, whose requests are signed, never token-authenticated)
 - `GET  /v2/cloudimages`                 IMS: list images (filters, sorting, marker paging)
 - `POST /v1/cloudimages/{image_id}/file` IMS: export an image to OBS -> job id
   (also as `POST /v2.1/cloudimages/{image_id}/file`, same body and answer)
@@ -85,6 +87,56 @@ def create_token(state: SimulatorState, request: Request) -> Response:
     if "nocatalog" not in request.params():
         token_body["catalog"] = _catalog(state, request)
     return Response(201, {"token": token_body}, {"X-Subject-Token": token.value})
+
+
+TEMPORARY_KEY_SECONDS = range(900, 86400 + 1)  # IAM issues them for 15 minutes to 24 hours
+DEFAULT_TEMPORARY_KEY_SECONDS = 900
+
+
+def create_temporary_keys(state: SimulatorState, request: Request) -> Response:
+    """`POST /v3.0/OS-CREDENTIAL/securitytokens`: trade a valid token (the `X-Auth-Token`
+    header, or `auth.identity.token.id` in the body) for temporary keys, answer 201."""
+    try:
+        body = request.json()
+    except ApiError as exc:
+        raise _iam_error(400, exc.message) from exc
+    try:
+        identity = body["auth"]["identity"]
+        methods = identity["methods"]
+        token_part = identity.get("token") or {}
+        if not isinstance(token_part, dict):
+            raise TypeError("token must be an object")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _iam_error(400, f"The request is incomplete or malformed ({exc!r}).") from exc
+    if not isinstance(methods, list) or methods != ["token"]:
+        raise _iam_error(400, 'methods must be ["token"].')
+    raw_duration = token_part.get("duration_seconds", DEFAULT_TEMPORARY_KEY_SECONDS)
+    try:
+        duration = int(raw_duration)  # the reference shows it as a string, "900"
+    except (TypeError, ValueError):
+        raise _iam_error(400, "duration_seconds must be a whole number.") from None
+    if isinstance(raw_duration, bool) or duration not in TEMPORARY_KEY_SECONDS:
+        raise _iam_error(400, "duration_seconds must be from 900 to 86400.")
+    value = request.headers.get("X-Auth-Token") or token_part.get("id")
+    token = state.find_token(value) if isinstance(value, str) and value else None
+    if token is None:
+        raise _iam_error(401, "The request you have made requires authentication.")
+    if token.expires_at <= state.now():
+        raise _iam_error(401, "The token has expired.")
+    # Never beyond the token it was made from.
+    lifetime = min(float(duration), token.expires_at - state.now())
+    key = state.issue_temporary_key(lifetime)
+    return Response(
+        201,
+        {
+            "credential": {
+                "access": key.access,
+                "secret": key.secret,
+                "securitytoken": key.security_token,
+                "expires_at": _iam_time(key.expires_at),
+            }
+        },
+    )
 
 
 def _catalog(state: SimulatorState, request: Request) -> list[dict[str, Any]]:

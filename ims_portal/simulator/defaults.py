@@ -37,6 +37,9 @@ USER_ID = "a5d7bb695d8952a2fc96c1145e375225"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8400  # where `make run` serves it, and where the portal looks in development
+# OBS has a listener of its own: its path-style URLs (`/<bucket>/<key>`) share no prefix with
+# IMS's, and a real OBS endpoint is a host of its own too.
+DEFAULT_OBS_PORT = 8401
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class SimulatorSettings:
     token_ttl: float = TOKEN_TTL_SECONDS
     bulk_images: int = BULK_IMAGES
     port: int = DEFAULT_PORT
+    obs_port: int = DEFAULT_OBS_PORT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimulatorSettings:
@@ -75,17 +79,23 @@ class SimulatorSettings:
             token_ttl=float(get("TOKEN_TTL", str(TOKEN_TTL_SECONDS))),
             bulk_images=int(get("BULK_IMAGES", str(BULK_IMAGES))),
             port=int(get("PORT", str(DEFAULT_PORT))),
+            obs_port=int(get("OBS_PORT", str(DEFAULT_OBS_PORT))),
         )
 
-    def client_environment(self, base_url: str | None = None) -> dict[str, str]:
+    def client_environment(
+        self, base_url: str | None = None, obs_url: str | None = None
+    ) -> dict[str, str]:
         """The portal's cloud variables (see README) that point a client at this simulator.
 
-        The simulator plays IAM and IMS on one address, so both endpoints are the same.
+        The simulator plays IAM and IMS on one address, so both endpoints are the same; OBS
+        is on its own port, in path style (a loopback address has no bucket host names).
         """
         url = base_url or f"http://{DEFAULT_HOST}:{self.port}"
         return {
             "IMS_ENDPOINT": url,
             "IAM_ENDPOINT": url,
+            "OBS_ENDPOINT": obs_url or f"http://{DEFAULT_HOST}:{self.obs_port}",
+            "OBS_ADDRESSING": "path",
             "IMS_PROJECT_ID": self.project_id,
             "IMS_REGION": self.region,
             "IAM_USERNAME": self.username,

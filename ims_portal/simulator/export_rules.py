@@ -123,6 +123,7 @@ class Bucket:
     exists: bool = True
     storage_class: str = STANDARD
     region: str | None = None  # None: the caller's own region
+    accessible: bool = True  # False: a bucket policy (or another owner) shuts the caller out
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +285,8 @@ def _bucket_unusable(a: ExportAttempt) -> str | None:
     bucket = a.bucket
     if not bucket.exists:
         return "The specified bucket cannot be accessed: it does not exist."
+    if not bucket.accessible:
+        return "The specified bucket cannot be accessed: access to it is denied."
     if bucket.storage_class != STANDARD:
         return (
             f"The specified bucket cannot be accessed: its storage class is "

@@ -1,8 +1,12 @@
-"""Switchable faults: error bursts, throttling and added latency, posted to `/_sim/faults`.
+"""Switchable faults: error bursts, throttling, added latency and dropped connections, posted
+to `/_sim/faults`.
 
-A fault matches requests by path (a regular expression searched in the path) and method,
+A fault belongs to one service: `ims` (the default: the IAM and IMS listener) or `obs` (the
+OBS listener), so OBS can be made unreachable or forbidden while IMS still works. Within it,
+a fault matches requests by path (a regular expression searched in the path) and method,
 both optional. Each time it matches it "fires": it adds its latency and, if it has a status,
-answers with that status instead of the real handler. A fault with a `count` is removed after
+answers with that status instead of the real handler; if it drops, the connection is reset
+without any answer. A fault with a `count` is removed after
 firing that many times; without one it stays until `DELETE /_sim/faults` or a reset.
 
 Per request, every matching latency-only fault fires, but only the first matching fault with
@@ -14,6 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+
+IMS_SERVICE, OBS_SERVICE = "ims", "obs"
+SERVICES = (IMS_SERVICE, OBS_SERVICE)
 
 
 @dataclass(slots=True)
@@ -28,9 +35,13 @@ class Fault:
     methods: frozenset[str] | None = None
     code: str | None = None  # overrides the default error code for the status
     message: str | None = None
+    service: str = IMS_SERVICE
+    drop: bool = False  # reset the connection instead of answering
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, service: str = IMS_SERVICE) -> bool:
         """Whether this fault applies to a request."""
+        if service != self.service:
+            return False
         if self.methods is not None and method.upper() not in self.methods:
             return False
         return self.paths is None or re.search(self.paths, path) is not None
@@ -46,6 +57,8 @@ class Fault:
             "methods": sorted(self.methods) if self.methods is not None else None,
             "code": self.code,
             "message": self.message,
+            "service": self.service,
+            "drop": self.drop,
         }
 
     @classmethod
@@ -55,7 +68,7 @@ class Fault:
             raise ValueError("a fault is a JSON object")
         unknown = set(data) - {
             "status", "count", "latency", "retry_after", "paths", "path", "method", "methods",
-            "code", "message",
+            "code", "message", "service", "drop",
         }  # fmt: skip
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -71,8 +84,16 @@ class Fault:
         retry_after = data.get("retry_after")
         if retry_after is not None and (not _is_number(retry_after) or retry_after < 0):
             raise ValueError("retry_after must be a number of seconds, 0 or more")
-        if status is None and not latency:
-            raise ValueError("a fault needs a status, a latency, or both")
+        drop = data.get("drop", False)
+        if not isinstance(drop, bool):
+            raise ValueError("drop must be true or false")
+        if drop and status is not None:
+            raise ValueError("a fault either drops the connection or answers with a status")
+        if status is None and not latency and not drop:
+            raise ValueError("a fault needs a status, a latency, drop, or a status and latency")
+        service = data.get("service", IMS_SERVICE)
+        if service not in SERVICES:
+            raise ValueError(f"service must be one of {', '.join(SERVICES)}")
         paths = data.get("paths", data.get("path"))
         if paths is not None:
             if not isinstance(paths, str):
@@ -102,20 +123,25 @@ class Fault:
             methods=frozenset(m.upper() for m in methods) if methods is not None else None,
             code=data.get("code"),
             message=data.get("message"),
+            service=service,
+            drop=drop,
         )
 
 
-def fire(faults: list[Fault], method: str, path: str) -> tuple[float, Fault | None]:
-    """Fire the faults that match a request; return (added latency, fault that answers).
+def fire(
+    faults: list[Fault], method: str, path: str, service: str = IMS_SERVICE
+) -> tuple[float, Fault | None]:
+    """Fire the faults that match a request; return (added latency, fault that answers or
+    drops).
 
     Mutates `faults`: counts go down and spent faults are removed. Call it under the lock.
     """
     latency = 0.0
     answering: Fault | None = None
     for fault in list(faults):
-        if not fault.matches(method, path):
+        if not fault.matches(method, path, service):
             continue
-        if fault.status is not None:
+        if fault.status is not None or fault.drop:
             if answering is not None:
                 continue  # one status per request; the next burst waits its turn
             answering = fault

@@ -80,6 +80,7 @@ class ExportJob:
     begin: float  # epoch seconds
     duration: float  # seconds, speed already applied
     failure: tuple[str, str] | None = None  # (error_code, fail_reason) if it is to fail
+    image_bytes: int = 0  # the image's size, from which the exported file's size follows
     object_written: bool = False  # set once a SUCCESS has put the object in its bucket
 
     def at(self, now: float) -> Snapshot:

@@ -1,5 +1,12 @@
 """The images, buckets and objects the simulator starts with (and returns to on reset).
 
+Buckets: Standard ones in the simulator's region (`ims-exports`, `image-backups`,
+`vm-migration-staging`), Infrequent Access (`warm-class-bucket`) and Archive
+(`archive-class-bucket`, `compliance-archive`) ones there, Standard ones in another region
+(`other-region-bucket`, `dr-replica-images`), one the account owns but may not open
+(`finance-restricted`: listed, 403), one of another account (`partner-shared-images`: not
+listed, 403), and `no-such-bucket`, which does not exist (404).
+
 The curated images are chosen so that every export rule has an image that trips it, and a
 handful of ordinary images that export fine. Their ids are fixed so that tests, demos and
 bug reports can name them. On top come generated "bulk" images (older CI snapshots) so that
@@ -17,8 +24,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ims_portal.simulator.buckets import (
+    COLD,
+    STANDARD,
+    WARM,
+    BucketRecord,
+    StoredObject,
+    multipart_etag,
+    parse_iso,
+)
 from ims_portal.simulator.defaults import PROJECT_ID
-from ims_portal.simulator.export_rules import Bucket
 
 GIB = 1024**3
 
@@ -76,19 +91,91 @@ FAILING_EXPORTS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Buckets that cannot take an export, and why. Any other well-formed bucket name counts as
-# an existing Standard bucket in the simulator's region.
-BUCKETS: dict[str, Bucket] = {
-    "archive-class-bucket": Bucket(storage_class="COLD"),  # Archive
-    "warm-class-bucket": Bucket(storage_class="WARM"),  # Infrequent Access
-    "other-region-bucket": Bucket(region="eu-nl"),
-    "no-such-bucket": Bucket(exists=False),
-}
+# --- OBS buckets -----------------------------------------------------------------------------
+# The account's buckets, for a realistic picker, and every reason a bucket cannot take an
+# export. `None` as a region stands for the simulator's own region, OTHER for another one
+# (eu-nl beside eu-de), so the seed fits whatever region the simulator is started in.
+OTHER = "other"
+NO_SUCH_BUCKET = "no-such-bucket"  # never seeded: OBS answers 404, IMS IMG.0069
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """One seeded bucket; see `buckets.BucketRecord` for the fields."""
+
+    name: str
+    region: str | None = None
+    storage_class: str = STANDARD
+    created: str = "2024-01-15T09:00:00Z"
+    listed: bool = True
+    accessible: bool = True
+
+
+BUCKETS: tuple[BucketSpec, ...] = (
+    # Standard, in the images' region: where exports go.
+    BucketSpec("ims-exports", created="2023-11-02T08:14:51Z"),
+    BucketSpec("image-backups", created="2024-02-19T13:40:07Z"),
+    BucketSpec("vm-migration-staging", created="2024-09-03T07:55:30Z"),
+    # In the region, but not Standard.
+    BucketSpec("warm-class-bucket", storage_class=WARM, created="2024-03-11T10:21:44Z"),
+    BucketSpec("archive-class-bucket", storage_class=COLD, created="2023-06-27T16:02:13Z"),
+    BucketSpec("compliance-archive", storage_class=COLD, created="2022-12-01T12:00:00Z"),
+    # Standard, in another region.
+    BucketSpec("other-region-bucket", region=OTHER, created="2024-05-06T09:30:00Z"),
+    BucketSpec("dr-replica-images", region=OTHER, created="2024-07-22T18:45:12Z"),
+    # Listed (the account owns it), but a bucket policy closes it to the portal's user.
+    BucketSpec("finance-restricted", created="2023-09-14T11:11:11Z", accessible=False),
+    # Another account's bucket: not listed, and closed.
+    BucketSpec("partner-shared-images", listed=False, accessible=False),
+)
 
 # Objects already in buckets, so that "the file already exists" can be tried.
 EXISTING_OBJECTS: dict[str, tuple[str, ...]] = {
     "ims-exports": ("existing.qcow2", "web-frontend-2024-01.qcow2"),
 }
+EXISTING_OBJECT_SIZE = int(6.4 * GIB)  # roughly a small image's qcow2
+EXISTING_OBJECT_TIME = "2025-01-20T14:03:27Z"
+
+
+def other_region(region: str) -> str:
+    """A second region of the same cloud, for buckets that are elsewhere."""
+    return "eu-de" if region == "eu-nl" else "eu-nl"
+
+
+def seed_buckets(region: str) -> list[BucketRecord]:
+    """The seeded buckets, placed relative to the simulator's `region`."""
+    records = []
+    for spec in BUCKETS:
+        where = region if spec.region is None else other_region(region)
+        if spec.region not in (None, OTHER):
+            where = spec.region
+        records.append(
+            BucketRecord(
+                name=spec.name,
+                region=where,
+                storage_class=spec.storage_class,
+                created=parse_iso(spec.created),
+                listed=spec.listed,
+                accessible=spec.accessible,
+            )
+        )
+    return records
+
+
+def seed_objects() -> dict[str, dict[str, StoredObject]]:
+    """The objects the seeded buckets start with."""
+    when = parse_iso(EXISTING_OBJECT_TIME)
+    return {
+        bucket: {
+            key: StoredObject(
+                size=EXISTING_OBJECT_SIZE,
+                etag=multipart_etag(f"{bucket}/{key}", EXISTING_OBJECT_SIZE),
+                last_modified=when,
+            )
+            for key in keys
+        }
+        for bucket, keys in EXISTING_OBJECTS.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Everything the simulator remembers, behind one lock.
 
-Images, export jobs, bucket objects, issued tokens, injected faults, the request log and
-the run-time configuration all live in one `SimulatorState`. Every public method takes the
+Images, export jobs, OBS buckets and objects, issued tokens and temporary OBS keys,
+injected faults, the request log and the run-time configuration all live in one
+`SimulatorState`. Every public method takes the
 lock, so the threaded HTTP server can call them from any thread; the lock is never held
 while sleeping or doing I/O.
 
@@ -21,7 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ims_portal.simulator import errors, seed
+from ims_portal.simulator import buckets, errors, seed
+from ims_portal.simulator.buckets import BucketRecord, StoredObject
 from ims_portal.simulator.defaults import SPEED, TOKEN_TTL_SECONDS, SimulatorSettings
 from ims_portal.simulator.export_rules import (
     DEFAULT_REFUSED_PLATFORMS,
@@ -32,7 +34,7 @@ from ims_portal.simulator.export_rules import (
     SourceImage,
     first_refusal,
 )
-from ims_portal.simulator.faults import Fault, fire
+from ims_portal.simulator.faults import IMS_SERVICE, Fault, fire
 from ims_portal.simulator.jobs import SUCCESS, ExportJob, export_duration
 
 SORT_KEYS = ("created_at", "updated_at", "name", "id", "status", "disk_format", "container_format")
@@ -42,6 +44,9 @@ FILTER_KEYS = (
     "virtual_env_type", "__system__cmkid", "enterprise_project_id",
 )  # fmt: skip
 REQUEST_LOG_SIZE = 5000  # plenty for a test or a demo, bounded for a long-running process
+# What a successful export leaves in its bucket: the file ("written"), nothing ("missing", a
+# cloud that lost it), or a zero-byte object ("empty").
+EXPORT_OBJECT_OUTCOMES = ("written", "missing", "empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,7 @@ class Config:
     token_ttl: float = TOKEN_TTL_SECONDS
     refused_platforms: tuple[str, ...] = DEFAULT_REFUSED_PLATFORMS
     normal_export_above_fast_limit: bool = RuleSettings().normal_export_above_fast_limit
+    export_object: str = EXPORT_OBJECT_OUTCOMES[0]
 
     @property
     def rule_settings(self) -> RuleSettings:
@@ -83,6 +89,8 @@ class Config:
         for name in ("progress_api", "normal_export_above_fast_limit"):
             if name in values and not isinstance(values[name], bool):
                 raise ValueError(f"{name} must be true or false")
+        if "export_object" in values and values["export_object"] not in EXPORT_OBJECT_OUTCOMES:
+            raise ValueError(f"export_object must be one of {', '.join(EXPORT_OBJECT_OUTCOMES)}")
         if "refused_platforms" in values:
             platforms = values["refused_platforms"]
             if not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms):
@@ -101,14 +109,26 @@ class Token:
 
 
 @dataclass(slots=True)
+class TemporaryKey:
+    """A temporary OBS access key, its secret and security token, issued by IAM for a token."""
+
+    access: str
+    secret: str
+    security_token: str
+    expires_at: float
+
+
+@dataclass(slots=True)
 class _Store:
     """The mutable part of the state; replaced wholesale on reset."""
 
     images: dict[str, dict[str, Any]]
-    objects: dict[str, set[str]]
+    buckets: dict[str, BucketRecord]
+    objects: dict[str, dict[str, StoredObject]]  # bucket -> key -> metadata
     config: Config
     jobs: dict[str, ExportJob] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
+    temporary_keys: dict[str, TemporaryKey] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
@@ -137,7 +157,8 @@ class SimulatorState:
     def _fresh_store(self) -> _Store:
         return _Store(
             images=dict(self._seed_images),
-            objects={bucket: set(names) for bucket, names in seed.EXISTING_OBJECTS.items()},
+            buckets={record.name: record for record in seed.seed_buckets(self.settings.region)},
+            objects=seed.seed_objects(),
             config=self._initial_config,
         )
 
@@ -181,10 +202,12 @@ class SimulatorState:
         with self._lock:
             return list(self._store.faults)
 
-    def fire_faults(self, method: str, path: str) -> tuple[float, Fault | None]:
-        """Fire the faults matching a request (see `faults.fire`)."""
+    def fire_faults(
+        self, method: str, path: str, service: str = IMS_SERVICE
+    ) -> tuple[float, Fault | None]:
+        """Fire the faults matching a request to `service` (see `faults.fire`)."""
         with self._lock:
-            return fire(self._store.faults, method, path)
+            return fire(self._store.faults, method, path, service)
 
     def record_request(self, entry: dict[str, Any]) -> None:
         """Append one IMS/IAM request to the log."""
@@ -202,10 +225,71 @@ class SimulatorState:
             self._store.requests.clear()
 
     def objects(self) -> dict[str, list[str]]:
-        """Objects per bucket, including those written by finished exports."""
+        """Object keys per bucket (buckets with objects only), including those written by
+        finished exports."""
         with self._lock:
             self._settle()
-            return {bucket: sorted(names) for bucket, names in self._store.objects.items()}
+            return {bucket: sorted(keys) for bucket, keys in self._store.objects.items() if keys}
+
+    def object_details(self) -> dict[str, dict[str, StoredObject]]:
+        """Every object's metadata, per bucket."""
+        with self._lock:
+            self._settle()
+            return {bucket: dict(keys) for bucket, keys in self._store.objects.items() if keys}
+
+    # --- OBS ---------------------------------------------------------------------------------
+
+    def buckets(self) -> list[BucketRecord]:
+        """Every bucket, listed or not, by name."""
+        with self._lock:
+            return sorted(self._store.buckets.values(), key=lambda record: record.name)
+
+    def bucket(self, name: str) -> BucketRecord | None:
+        """The bucket with this name, or None."""
+        with self._lock:
+            return self._store.buckets.get(name)
+
+    def add_bucket(self, record: BucketRecord) -> None:
+        """Add (or replace) a bucket until the next reset."""
+        with self._lock:
+            self._store.buckets[record.name] = record
+
+    def object(self, bucket: str, key: str) -> StoredObject | None:
+        """An object's metadata, or None (also when there is no such bucket)."""
+        with self._lock:
+            self._settle()
+            return self._store.objects.get(bucket, {}).get(key)
+
+    def put_object(self, bucket: str, key: str, stored: StoredObject) -> None:
+        """Write (or overwrite) an object; `KeyError` if the bucket does not exist."""
+        with self._lock:
+            if bucket not in self._store.buckets:
+                raise KeyError(bucket)
+            self._store.objects.setdefault(bucket, {})[key] = stored
+
+    def delete_object(self, bucket: str, key: str) -> bool:
+        """Remove an object; whether there was one."""
+        with self._lock:
+            self._settle()
+            return self._store.objects.get(bucket, {}).pop(key, None) is not None
+
+    def issue_temporary_key(self, lifetime: float) -> TemporaryKey:
+        """A new temporary access key, secret and security token, living `lifetime` seconds."""
+        key = TemporaryKey(
+            # Real temporary AKs look like permanent ones (20 upper-case characters).
+            access=secrets.token_hex(10).upper(),
+            secret=secrets.token_urlsafe(30),
+            security_token="gQ" + secrets.token_urlsafe(300),
+            expires_at=self.now() + lifetime,
+        )
+        with self._lock:
+            self._store.temporary_keys[key.access] = key
+        return key
+
+    def temporary_key(self, access: str) -> TemporaryKey | None:
+        """The temporary key with this access key id, expired or not; None if never issued."""
+        with self._lock:
+            return self._store.temporary_keys.get(access)
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -226,11 +310,14 @@ class SimulatorState:
             return self._store.tokens.get(value)
 
     def expire_tokens(self) -> int:
-        """Make every issued token expire now; return how many there were."""
+        """Make every issued token and temporary OBS key expire now; return how many tokens
+        there were."""
         now = self.now()
         with self._lock:
             for token in self._store.tokens.values():
                 token.expires_at = min(token.expires_at, now - 1)
+            for key in self._store.temporary_keys.values():
+                key.expires_at = min(key.expires_at, now - 1)
             return len(self._store.tokens)
 
     # --- images ----------------------------------------------------------------------------
@@ -293,8 +380,8 @@ class SimulatorState:
                 image=SourceImage.from_record(image),
                 project_id=self.settings.project_id,
                 region=self.settings.region,
-                bucket=seed.BUCKETS.get(request.bucket, Bucket()),
-                object_exists=request.object_name in self._store.objects.get(request.bucket, ())
+                bucket=_as_seen_by_ims(self._store.buckets.get(request.bucket)),
+                object_exists=request.object_name in self._store.objects.get(request.bucket, {})
                 or any(
                     (job.bucket, job.object_name) == (request.bucket, request.object_name)
                     for job in jobs
@@ -318,6 +405,7 @@ class SimulatorState:
                     attempt.image.size_bytes, request.fast, self._store.config.speed
                 ),
                 failure=seed.FAILING_EXPORTS.get(image_id),
+                image_bytes=attempt.image.size_bytes,
             )
             self._store.jobs[job.id] = job
             return job
@@ -343,10 +431,32 @@ class SimulatorState:
         # Write the objects of exports that have succeeded since we last looked. Caller holds
         # the lock.
         now = self.now()
+        outcome = self._store.config.export_object
         for job in self._store.jobs.values():
-            if not job.object_written and job.at(now).status == SUCCESS:
-                self._store.objects.setdefault(job.bucket, set()).add(job.object_name)
-                job.object_written = True
+            if job.object_written:
+                continue
+            snapshot = job.at(now)
+            if snapshot.status != SUCCESS:
+                continue
+            job.object_written = True
+            if outcome == "missing":
+                continue
+            size = (
+                0 if outcome == "empty" else buckets.exported_size(job.image_bytes, job.file_format)
+            )
+            etag = buckets.multipart_etag(job.id, size) if size else buckets.single_etag("")
+            self._store.objects.setdefault(job.bucket, {})[job.object_name] = StoredObject(
+                size=size, etag=etag, last_modified=snapshot.end_time or now
+            )
+
+
+def _as_seen_by_ims(record: BucketRecord | None) -> Bucket:
+    """What IMS finds when it is asked to write into a bucket."""
+    if record is None:
+        return Bucket(exists=False)
+    return Bucket(
+        storage_class=record.storage_class, region=record.region, accessible=record.accessible
+    )
 
 
 def _text(value: Any) -> str:

@@ -17,6 +17,7 @@
   const formatNote = document.getElementById("format-note");
   const quickNote = document.getElementById("quick-note");
   const extensionWarning = document.getElementById("file-name-warning");
+  const fileNameNote = document.getElementById("file-name-note");
   // Each pattern covers the whole name and means the same here (flag u) as in Python.
   const bucketRules = RULES.bucket.rules.map(function (rule) {
     return Object.assign({ regex: new RegExp("^(?:" + rule.pattern + ")$", "u") }, rule);
@@ -140,18 +141,78 @@
     const problem = bucketProblem(bucket.value);
     bucket.setCustomValidity(problem);
     showErrors("bucket", problem);
+    syncBucketPicker();
   });
   quick.addEventListener("change", applyQuick);
   format.addEventListener("change", function () {
     checkExtension();
     suggestFileName();
   });
-  fileName.addEventListener("input", checkExtension);
-  form.addEventListener("change", function (event) {
-    if (event.target.name === "image") applyImageConstraints();
+  fileName.addEventListener("input", function () {
+    say(fileNameNote, "");
+    checkExtension();
   });
-  // The picker can be swapped by "Refresh list"; keep the constraints in step.
-  document.body.addEventListener("htmx:afterSwap", applyImageConstraints);
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "image") {
+      applyImageConstraints();
+      // The bucket picker re-reads itself for the chosen image's region.
+      form.dispatchEvent(new CustomEvent("image-chosen"));
+    }
+    if (event.target.name === "bucket_pick") chooseBucket(event.target.value);
+  });
+
+  // The bucket picker and the bucket field say the same thing: a bucket chosen fills the
+  // field (and sets off its as-you-type check, pre-flight included); a name typed checks
+  // its row in the picker where it is listed and usable.
+  function chooseBucket(name) {
+    if (bucket.value === name) return;
+    bucket.value = name;
+    const problem = bucketProblem(name);
+    bucket.setCustomValidity(problem);
+    showErrors("bucket", problem);
+    bucket.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function syncBucketPicker() {
+    form.querySelectorAll("input[name=bucket_pick]").forEach(function (radio) {
+      radio.checked = !radio.disabled && radio.value === bucket.value.trim();
+    });
+  }
+
+  // The pre-flight offers a free file name where the object exists: a button uses it, and
+  // where the field still holds the script's own suggestion it is taken at once, so the
+  // suggestion is always a name that is free.
+  function useFileName(name, why, ours) {
+    fileName.value = name;
+    // A name the page put there by itself stays its own suggestion; one the user chose is theirs.
+    if (ours) lastSuggestion = name;
+    say(fileNameNote, why);
+    checkExtension();
+    fileName.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function afterServerCheck() {
+    syncBucketPicker();
+    const offer = document.querySelector("#preflight .use-name");
+    if (offer && fileName.value === lastSuggestion && fileName.value !== offer.dataset.fileName) {
+      useFileName(offer.dataset.fileName, offer.dataset.why || "", true);
+    }
+  }
+
+  form.addEventListener("click", function (event) {
+    const offer = event.target.closest(".use-name");
+    if (!offer) return;
+    useFileName(offer.dataset.fileName, "", false);
+    fileName.focus();
+  });
+
+  // The pickers can be swapped ("Refresh list", a new image); the pre-flight arrives with
+  // each check of the bucket and the file name: keep everything in step.
+  document.body.addEventListener("htmx:afterSwap", function () {
+    applyImageConstraints();
+    afterServerCheck();
+  });
+  document.body.addEventListener("htmx:oobAfterSwap", afterServerCheck);
 
   // After a refused submit the page opens on the error summary: focus it, so it is read
   // out first; each entry's link takes the focus to its field.
@@ -177,4 +238,5 @@
   // A re-rendered form may hold the name we would suggest: treat it as our suggestion.
   lastSuggestion = suggestionFor(selectedImage());
   applyImageConstraints();
+  syncBucketPicker();
 })();

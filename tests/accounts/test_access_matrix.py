@@ -150,8 +150,10 @@ MATRIX: dict[str, Row] = {
         lambda world: {"field": "bucket"},
     ),
     "exports:image_picker": Row(EXPORTER_PAGE),
+    "exports:bucket_picker": Row(EXPORTER_PAGE),
     "exports:detail": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
     "exports:status": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
+    "exports:verification": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
     "exports:cancel": Row(
         table(
             get=(SIGN_IN, 405, 405, 403, 403, 403),

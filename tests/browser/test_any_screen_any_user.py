@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from ims_portal.audit.models import AuditEvent
-from ims_portal.exports.models import Export, Status
+from ims_portal.cloud import ConnectionFailed, ObjectInfo
+from ims_portal.exports import verification
+from ims_portal.exports.models import Export, Status, Verification
 from tests.browser.conftest import open_page, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -86,6 +90,7 @@ class World:
     server: object  # pytest-django's live_server
     users: dict[str, object]
     make_export: Callable[..., Export]
+    sim: object  # the simulator, at its seed
 
     @property
     def url(self) -> str:
@@ -130,6 +135,31 @@ def export_page(status: Status) -> Opener:
     return open_
 
 
+# What OBS answers, check after check, for a succeeded export to show each verification
+# state (a missing object: as many times as it is checked before it is called not found).
+VERIFIED_OBJECT = ObjectInfo(
+    size=6_549_381_120,
+    etag="9b2cf535f27731c974343645a3985328",
+    last_modified=datetime(2026, 3, 2, 10, 15, 7, tzinfo=UTC),
+)
+PROOFS: dict[Verification, Callable[[], list[object]]] = {
+    Verification.PENDING: lambda: [None],
+    Verification.VERIFIED: lambda: [VERIFIED_OBJECT],
+    Verification.NOT_FOUND: lambda: [None] * settings.EXPORT_VERIFY_TRIES,
+    Verification.NOT_VERIFIED: lambda: [ConnectionFailed("connection refused")],
+}
+
+
+def proven_export_page(state: Verification) -> Opener:
+    def open_(page, world: World) -> None:
+        export = world.export_in(Status.SUCCEEDED, **verification.start())
+        for answer in PROOFS[state]():
+            verification.record(export, answer)  # type: ignore[arg-type]
+        page.goto(world.url + export.get_absolute_url())
+
+    return open_
+
+
 def abandon_page(page, world: World) -> None:
     export = world.export_in(Status.RUNNING)
     page.goto(world.url + reverse("exports:abandon", args=[export.pk]))
@@ -151,6 +181,22 @@ def refused_new_export(page, world: World) -> None:
     page.fill("#id_bucket", "Bad_Bucket")
     page.click("#export-form button[type=submit]")
     page.wait_for_selector("#error-summary")
+
+
+def pre_flight_failed(page, world: World) -> None:
+    """A bucket picked from the list and a file name that exists: a failure, a free name."""
+    page.goto(world.url + reverse("exports:new"))
+    page.check("#bucket-ims-exports")
+    page.fill("#id_file_name", "existing.qcow2")
+    page.wait_for_selector("#preflight .verdict-failed .use-name")
+
+
+def buckets_not_listed(page, world: World) -> None:
+    """An account that may not list buckets: the page says so, a typed name is checked."""
+    world.sim.control.obs_forbidden()
+    page.goto(world.url + reverse("exports:new"))
+    page.fill("#id_bucket", "ims-exports")
+    page.wait_for_selector("#preflight .verdict-unverified")
 
 
 def audit_event_page(page, world: World) -> None:
@@ -253,13 +299,19 @@ SCREENS = [
     ),
     Screen("notifications-secret", "alice", notifications_secret),
     Screen("notifications-refused", "alice", notifications_refused),
+    Screen("new-export-pre-flight-failed", "alice", pre_flight_failed),
+    Screen("new-export-buckets-not-listed", "alice", buckets_not_listed),
+    *[
+        Screen(f"export-succeeded-{state.value}", "alice", proven_export_page(state))
+        for state in PROOFS
+    ],
 ]
 
 
 @pytest.fixture
 def world(live_server, alice, bob, carol, make_user, make_export, cloud) -> World:
     users = {"alice": alice, "bob": bob, "carol": carol, "dave": make_user("dave")}
-    return World(live_server, users, make_export)
+    return World(live_server, users, make_export, cloud)
 
 
 def show(page, world: World, screen: Screen) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ims_portal.cloud import AkSkAuth, Client, Job, TokenAuth
+from ims_portal.cloud.obs import ObsEndpoint
 from tests.simulator_process import RunningSimulator
 
 TOKEN, AKSK = "token", "aksk"
@@ -33,13 +34,13 @@ def make_auth(sim: RunningSimulator, mode: str, **overrides: str) -> TokenAuth |
 
 @pytest.fixture
 def new_client(sim: RunningSimulator) -> Iterator[Callable[..., Client]]:
-    """A factory: `new_client(mode, **client_options)`; every client is closed afterwards."""
+    """A factory: `new_client(mode, **client_options)`, reaching OBS too (path style); every
+    client is closed afterwards."""
     made: list[Client] = []
 
     def factory(mode: str = AKSK, *, auth: Any = None, **options: Any) -> Client:
-        client = Client(
-            sim.url, sim.project_id, auth or make_auth(sim, mode), **{**FAST, **options}
-        )
+        options = {"obs": ObsEndpoint(sim.obs_url, "path"), **FAST, **options}
+        client = Client(sim.url, sim.project_id, auth or make_auth(sim, mode), **options)
         made.append(client)
         return client
 

@@ -105,8 +105,8 @@ def test_the_bucket_field_renders_its_limits_and_pattern_from_the_rules(new_expo
     (pattern,) = re.findall(r'pattern="([^"]*)"', field)
     assert html.unescape(pattern) == rules.BUCKET_PATTERN
     expected_help = (
-        f"A Standard bucket in region eu-nl: {rules.BUCKET_MIN} to {rules.BUCKET_MAX} "
-        "lowercase letters, digits, '-' or '.'."
+        f"A Standard bucket in region eu-nl: choose one above or type its name "
+        f"({rules.BUCKET_MIN} to {rules.BUCKET_MAX} lowercase letters, digits, '-' or '.')."
     )
     assert expected_help in help_texts(page)
 

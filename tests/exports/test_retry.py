@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.exports.models import Export, Status
-from ims_portal.exports.retry import OBJECT_EXISTS, free_name, prefill_for
+from ims_portal.exports.retry import OBJECT_EXISTS, first_free_name, free_name, prefill_for
 from ims_portal.simulator import seed
 from tests.portal_fixtures import export_form_data
 
@@ -237,3 +237,24 @@ def test_export_again_is_offered_to_the_owner_of_an_ended_export_only(
     assert "Export again" not in as_alice.get(succeeded.get_absolute_url()).content.decode()
     client.force_login(carol)
     assert "Export again" not in client.get(failed.get_absolute_url()).content.decode()
+
+
+class Asked:
+    """A container that records each name it is asked about, as a bucket probed by HEAD."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+        self.asked: list[str] = []
+
+    def __contains__(self, name: object) -> bool:
+        self.asked.append(str(name))
+        return name in self.taken
+
+
+def test_a_free_name_can_be_found_by_asking_name_by_name_and_gives_up_after_its_tries():
+    bucket = Asked({"web.qcow2", "web-2.qcow2"})
+    assert first_free_name("web.qcow2", bucket, tries=5) == "web-3.qcow2"
+    assert bucket.asked == ["web.qcow2", "web-2.qcow2", "web-3.qcow2"]
+    everything = Asked({"web.qcow2", *(f"web-{n}.qcow2" for n in range(2, 50))})
+    assert first_free_name("web.qcow2", everything, tries=4) is None
+    assert len(everything.asked) == 4

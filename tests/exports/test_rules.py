@@ -216,3 +216,55 @@ def test_check_export_gathers_every_violation_on_its_field():
         rules.FILE_FORMAT,
         rules.IMAGE,
     }
+
+
+# --- what IMS needs of the bucket (the picker's reasons, the pre-flight's verdicts) ---------
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "name", "problem"),
+    [
+        ("STANDARD", "Standard", ""),
+        ("standard", "Standard", ""),
+        (
+            "WARM",
+            "Infrequent Access",
+            "Infrequent Access storage: IMS writes only to Standard buckets",
+        ),
+        ("COLD", "Archive", "Archive storage: IMS writes only to Standard buckets"),
+        (
+            "SOMETHING_NEW",
+            "SOMETHING_NEW",
+            "SOMETHING_NEW storage: IMS writes only to Standard buckets",
+        ),
+    ],
+)
+def test_only_standard_buckets_take_an_export_and_the_console_names_the_classes(
+    storage_class, name, problem
+):
+    assert rules.storage_class_name(storage_class) == name
+    assert rules.storage_class_problem(storage_class) == problem
+
+
+def test_a_bucket_in_another_region_is_refused_before_its_class_is_looked_at():
+    assert rules.bucket_problem("COLD", "eu-nl", "eu-de") == "in eu-nl: the image is in eu-de"
+    assert rules.bucket_problem("COLD", "eu-de", "eu-de").startswith("Archive storage")
+    assert rules.bucket_problem("STANDARD", "EU-DE", "eu-de") == ""
+    # A class OBS would not tell is no reason to refuse: IMS decides.
+    assert rules.bucket_problem(None, "eu-de", "eu-de") == ""
+
+
+def test_every_pre_flight_check_names_a_form_field_and_the_ims_code_it_stands_for():
+    assert [check.name for check in rules.PREFLIGHT_CHECKS] == list(rules.Check)
+    for check in rules.PREFLIGHT_CHECKS:
+        assert check.field in (rules.BUCKET, rules.FILE_NAME)
+        assert check.code in (rules.BUCKET_REFUSED, rules.OBJECT_EXISTS)
+        # Every placeholder a message uses is one the pre-flight fills in.
+        for text in (check.passed, check.failed, check.remedy):
+            text.format(
+                bucket="b", object="o", storage_class="Archive", region="eu-nl",
+                image_region="eu-de", usable="Standard",
+            )  # fmt: skip
+    assert {verdict.label for verdict in rules.Verdict} == {
+        "Passed", "Failed", "Could not verify", "Not checked",
+    }  # fmt: skip

@@ -195,3 +195,21 @@ def test_a_broker_outage_neither_stops_the_change_nor_loses_the_notice(
             connection.SimpleQueue(queue).queue.delete()
     finally:
         broker.app.conf.task_default_queue = saved_queue
+
+
+def test_a_success_whose_file_is_not_in_obs_is_told_once(alice, make_export, settings):
+    from ims_portal.exports import verification
+
+    settings.EXPORT_VERIFY_TRIES = 2
+    export = running(make_export, alice)
+    export.transition(Status.SUCCEEDED, **verification.start())
+    verification.record(export, None)  # no object yet: checked again later
+    assert list(Delivery.objects.values_list("event", flat=True)) == [Event.SUCCEEDED]
+    verification.record(export, None)  # still none: the check gives up
+    missing = Delivery.objects.get(event=Event.VERIFICATION_FAILED)
+    assert missing.channel == Channel.EMAIL  # in the default e-mail
+    assert missing.payload["export"]["verification"]["state"] == "not_found"
+    assert "No object in OBS" in missing.payload["export"]["verification"]["note"]
+    export.refresh_from_db()
+    export.rearm_check(timezone.now())  # a later write of the export tells nothing new
+    assert Delivery.objects.filter(event=Event.VERIFICATION_FAILED).count() == 1

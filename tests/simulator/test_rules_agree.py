@@ -33,6 +33,7 @@ from ims_portal.simulator import seed
 GIB = 1024**3
 TIB = 1024 * GIB
 BUCKET = "agree-bucket"
+SEEDED_BUCKETS = {spec.name for spec in seed.BUCKETS}
 HUAWEI_PLATFORMS = ["Windows", "SUSE", "Red Hat", "Ubuntu", "Oracle Linux"]
 
 
@@ -260,6 +261,10 @@ def export_body(c: Case, object_name: str | None = None) -> dict[str, Any]:
 def cloud_code(sim, ims, record: dict[str, Any], c: Case) -> str | None:
     """What the simulator answers to the export call: None for 200, else the IMG code."""
     sim.control.add_image(record)
+    if c.bucket and c.bucket not in SEEDED_BUCKETS and c.bucket != seed.NO_SUCH_BUCKET:
+        # The case is about the name's spelling, not about whether OBS has the bucket: let
+        # it exist, as an ordinary Standard bucket in the region.
+        sim.control.add_bucket(c.bucket)
     if c.settings:
         sim.control.configure(**c.settings)
     if c.busy_with is not None:

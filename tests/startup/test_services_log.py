@@ -15,7 +15,8 @@ from tests.startup.helpers import bare_env, run_python
 
 CLOUD_VARIABLES = (
     "IMS_ENDPOINT", "IAM_ENDPOINT", "IMS_PROJECT_ID", "IMS_REGION", "IMS_AK", "IMS_SK",
-    "IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN", "SIMULATOR_PORT",
+    "IAM_USERNAME", "IAM_PASSWORD", "IAM_DOMAIN", "SIMULATOR_PORT", "OBS_ENDPOINT",
+    "OBS_ADDRESSING", "SIMULATOR_OBS_PORT",
 )  # fmt: skip
 
 
@@ -32,9 +33,15 @@ def no_cloud_settings(monkeypatch, settings):
 
 def test_in_development_without_an_endpoint_the_client_talks_to_the_simulator(no_cloud_settings):
     no_cloud_settings.setenv("SIMULATOR_PORT", "8411")
+    no_cloud_settings.setenv("SIMULATOR_OBS_PORT", "8413")
     client = cloud_access.get_client()
     simulator = SimulatorSettings.from_env()
     assert client.endpoint == "http://127.0.0.1:8411"
+    assert client.obs_endpoint is not None
+    assert (client.obs_endpoint.url, client.obs_endpoint.addressing) == (
+        "http://127.0.0.1:8413",
+        "path",
+    )
     assert client.project_id == simulator.project_id
     assert isinstance(client.auth, TokenAuth)
     assert cloud_access.describe_cloud() == "simulator at http://127.0.0.1:8411"
@@ -49,6 +56,7 @@ def test_an_access_key_pair_given_by_hand_wins_over_the_simulators_user(no_cloud
 def test_a_given_endpoint_is_the_cloud_and_the_simulator_stays_out(no_cloud_settings):
     no_cloud_settings.setenv("IMS_ENDPOINT", "https://ims.eu-de.example.com")
     assert cloud_access.cloud_environment().get("IAM_USERNAME") is None
+    assert cloud_access.cloud_environment().get("OBS_ENDPOINT") is None
     assert cloud_access.describe_cloud() == "IMS at https://ims.eu-de.example.com"
     with pytest.raises(ConfigurationError, match="IMS_PROJECT_ID"):
         cloud_access.get_client()

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "ims_portal.exports",
     "ims_portal.audit",
     "ims_portal.monitoring",
+    "ims_portal.notifications",
 ]
 
 MIDDLEWARE = [
@@ -336,6 +337,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ims_portal.exports.tasks.send_waiting_exports",
         "schedule": env.float("EXPORT_QUEUE_RETRY_EVERY", default=5.0),
     },
+    "send-due-notifications": {
+        "task": "ims_portal.notifications.tasks.send_due",
+        "schedule": env.float("NOTIFY_SWEEP_EVERY", default=30.0),
+    },
 }
 
 # The cache follows the broker's choice: Redis when the tasks go through Redis at REDIS_URL,
@@ -400,6 +405,52 @@ EXPORT_VERIFY_TRIES = env.int("EXPORT_VERIFY_TRIES", default=4)
 EXPORT_VERIFY_DELAY = env.float("EXPORT_VERIFY_DELAY", default=5.0)
 EXPORT_VERIFY_RETRY_AFTER = env.float("EXPORT_VERIFY_RETRY_AFTER", default=300.0)
 EXPORT_VERIFY_UNREACHABLE_TRIES = env.int("EXPORT_VERIFY_UNREACHABLE_TRIES", default=12)
+
+# --- Notifications ------------------------------------------------------------------------
+
+# The portal's address as users reach it: the links in e-mails and webhook payloads. Empty
+# (production without it): the links are paths only, and `manage.py check` warns.
+PORTAL_URL = env.str(
+    "PORTAL_URL",
+    default=f"http://127.0.0.1:{env.str('WEB_PORT', default='8000')}" if DEBUG else "",
+)
+# Django's mail framework (its MAILERS setting), from the variables operators know: the
+# console in development (each mail is printed in the log), SMTP otherwise, at
+# EMAIL_HOST:EMAIL_PORT. Only the SMTP backend takes the connection options.
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+_mail_backend = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else SMTP_BACKEND,
+)
+MAILERS = {
+    "default": {
+        "BACKEND": _mail_backend,
+        "OPTIONS": {
+            "host": env.str("EMAIL_HOST", default="localhost"),
+            "port": env.int("EMAIL_PORT", default=25),
+            "username": env.str("EMAIL_HOST_USER", default=""),
+            "password": secret("EMAIL_HOST_PASSWORD", default="") or "",
+            "use_tls": env.bool("EMAIL_USE_TLS", default=False),  # STARTTLS, usually port 587
+            "use_ssl": env.bool("EMAIL_USE_SSL", default=False),  # TLS from the start, 465
+            "timeout": env.float("EMAIL_TIMEOUT", default=10.0),
+        }
+        if _mail_backend == SMTP_BACKEND
+        else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IMS Export Portal <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Webhooks go to public addresses only (notifications/targets.py); true lets them reach
+# private, loopback and link-local ones too, for receivers inside the company network.
+NOTIFY_WEBHOOK_ALLOW_PRIVATE = env.bool("NOTIFY_WEBHOOK_ALLOW_PRIVATE", default=False)
+NOTIFY_WEBHOOK_TIMEOUT = env.float("NOTIFY_WEBHOOK_TIMEOUT", default=10.0)
+# A failed attempt is retried after NOTIFY_RETRY_FIRST seconds, doubling up to
+# NOTIFY_RETRY_MAX, until NOTIFY_MAX_ATTEMPTS attempts in all.
+NOTIFY_RETRY_FIRST = env.float("NOTIFY_RETRY_FIRST", default=30.0)
+NOTIFY_RETRY_MAX = env.float("NOTIFY_RETRY_MAX", default=3600.0)
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
+# A pending delivery this many seconds past due had its message lost: the sweep resends it.
+NOTIFY_SWEEP_GRACE = env.float("NOTIFY_SWEEP_GRACE", default=60.0)
 
 # --- Audit trail --------------------------------------------------------------------------
 

@@ -13,5 +13,6 @@ urlpatterns = [
     # The break-glass password sign-in, limited like the portal's own (before the admin's
     # own route to the same view).
     path("admin/login/", limit_sign_ins(admin.site.login), name="admin_login"),
+    path("notifications/", include("ims_portal.notifications.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -144,6 +144,9 @@ def worker_env(cloud_settings, portal_queue, django_db_setup, django_db_blocker)
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_DEFAULT_QUEUE": portal_queue,
+        # The notifications of the exports these workers finish stay in the worker's memory;
+        # the notification tests start a worker of their own with a real SMTP server.
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -40,6 +40,8 @@ os.environ.setdefault(
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ims-portal-metrics-")
     atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+# The links in notifications are absolute (notifications.W001 warns otherwise).
+os.environ.setdefault("PORTAL_URL", "http://portal.test")
 
 from ims_portal.settings import *  # noqa: F403
 

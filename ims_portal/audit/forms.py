@@ -16,6 +16,7 @@ FAMILIES = {
     "export": "Exports",
     "access": "Denied access",
     "audit": "Audit trail",
+    "notify": "Notifications",
     "admin": "Admin site",
 }
 

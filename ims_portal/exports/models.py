@@ -20,6 +20,7 @@ from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import SYSTEM, Actor, record
 from ims_portal.cloud.catalogue import Retry
 from ims_portal.exports import rules
+from ims_portal.exports.signals import export_written
 
 
 class Status(models.TextChoices):
@@ -723,6 +724,7 @@ class Export(models.Model):
                 changes["last_change_at"] = now
             if not rule.in_flight:
                 changes["next_poll_at"] = None
+        from_status = Status(self.status)
         with transaction.atomic():
             written = Export.objects.filter(pk=self.pk, status=self.status, **(guard or {})).update(
                 **changes, **({"status": to} if to is not None else {})
@@ -751,10 +753,12 @@ class Export(models.Model):
                     **self.audit_facts(),
                     **details,
                 )
-        if to is not None:
-            self.status = to
-        for name, value in changes.items():
-            setattr(self, name, value)
+            if to is not None:
+                self.status = to
+            for name, value in changes.items():
+                setattr(self, name, value)
+            # Listeners (the notifications' outbox) write in this same transaction.
+            export_written.send(sender=Export, export=self, from_status=from_status, at=now)
 
     def status_history(self) -> list[StatusStep]:
         """The export's status changes, oldest first, read from its audit trail: that is

@@ -85,6 +85,17 @@ class World:
             status=Status.RUNNING,
         ).pk
 
+    def webhook_pk(self) -> int:
+        """A webhook of exporter A's: only A may see, change, test or remove it."""
+        from ims_portal.notifications.models import Channel, Subscription, new_secret
+
+        return Subscription.objects.create(
+            owner=self.export.owner,
+            channel=Channel.WEBHOOK,
+            url="https://hooks.example.com/ims",
+            secret=new_secret(),
+        ).pk
+
     def audit_event_pk(self) -> int:
         """An event of the audit trail: the auditor's sign-in, which the trail records."""
         from ims_portal.audit.models import AuditEvent
@@ -97,6 +108,26 @@ class World:
 class Row:
     expected: dict[str, Expected]
     kwargs: Callable[[World], dict[str, Any]] = lambda world: {}
+
+
+EXPORTER_ACTION = table(
+    get=(SIGN_IN, 405, 405, 403, 403, 403),
+    unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+    POST=(SIGN_IN, 302, 302, 403, 403, 403),
+)
+
+
+def own_webhook_action(status: int) -> dict[str, Expected]:
+    """A POST on exporter A's webhook: A gets `status`, everyone else cannot see it."""
+    return table(
+        get=(SIGN_IN, 405, 405, 403, 403, 403),
+        unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+        POST=(SIGN_IN, status, 404, 403, 403, 403),
+    )
+
+
+def WEBHOOK(world: World) -> dict[str, Any]:
+    return {"pk": world.webhook_pk()}
 
 
 MATRIX: dict[str, Row] = {
@@ -138,6 +169,29 @@ MATRIX: dict[str, Row] = {
             POST=(SIGN_IN, 422, 404, 403, 403, 403),  # no reason given: nothing changes
         ),
         lambda world: {"pk": world.running_export_pk()},
+    ),
+    "notifications:settings": Row(EXPORTER_PAGE),
+    "notifications:email_log": Row(EXPORTER_PAGE),
+    "notifications:email": Row(EXPORTER_ACTION),  # nothing ticked: no e-mail at all
+    "notifications:email_test": Row(EXPORTER_ACTION),
+    "notifications:add_webhook": Row(
+        table(
+            get=(SIGN_IN, 405, 405, 403, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+            POST=(SIGN_IN, 422, 422, 403, 403, 403),  # an empty form: nothing saved
+        )
+    ),
+    "notifications:webhook": Row(own_webhook_action(422), WEBHOOK),  # empty: nothing changes
+    "notifications:delete_webhook": Row(own_webhook_action(302), WEBHOOK),
+    "notifications:secret": Row(own_webhook_action(200), WEBHOOK),
+    "notifications:rotate_secret": Row(own_webhook_action(200), WEBHOOK),
+    "notifications:webhook_test": Row(own_webhook_action(302), WEBHOOK),
+    "notifications:webhook_log": Row(
+        table(
+            get=(SIGN_IN, 200, 404, 403, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 403, 403, 403),
+        ),
+        WEBHOOK,
     ),
     "accounts:login": Row(PUBLIC_PAGE),  # no password is taken: SSO is on
     "accounts:logout": Row(table(get=everyone(405), unsafe=everyone(405), POST=everyone(302))),

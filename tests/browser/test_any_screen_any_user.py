@@ -206,6 +206,62 @@ def audit_event_page(page, world: World) -> None:
     page.goto(world.url + reverse("audit:detail", args=[event.pk]))
 
 
+def with_webhook_deliveries(world: World) -> None:
+    """A webhook with a long URL and a log of each kind of delivery, and e-mails sent."""
+    from ims_portal.notifications.models import (
+        Channel,
+        Delivery,
+        DeliveryState,
+        Event,
+        Subscription,
+        new_secret,
+    )
+
+    alice = world.users["alice"]
+    hook = Subscription.objects.create(
+        owner=alice,
+        channel=Channel.WEBHOOK,
+        url="https://hooks.example.com/services/T0000/B0000/" + "x" * 60,
+        secret=new_secret(),
+        events=[Event.SUCCEEDED.value, Event.STALLED.value],
+    )
+    export = world.export_in(Status.SUCCEEDED)  # and its default e-mail
+    for state, code, attempts, error in (
+        (DeliveryState.DELIVERED, 200, 1, ""),
+        (DeliveryState.FAILED, 410, 1, "the receiver answered HTTP 410"),
+        (DeliveryState.PENDING, 503, 2, "the receiver answered HTTP 503"),
+    ):
+        Delivery.objects.create(
+            owner=alice,
+            subscription=hook,
+            channel=Channel.WEBHOOK,
+            target=hook.url,
+            event=Event.SUCCEEDED,
+            dedup_key=state,
+            export=export,
+            payload={},
+            state=state,
+            attempts=attempts,
+            response_code=code,
+            latency_ms=120,
+            error=error,
+        )
+
+
+def notifications_secret(page, world: World) -> None:
+    with_webhook_deliveries(world)
+    page.goto(world.url + reverse("notifications:settings"))
+    page.click(".webhook-secret button:has-text('Show signing secret')")
+    page.wait_for_selector("code.secret")
+
+
+def notifications_refused(page, world: World) -> None:
+    page.goto(world.url + reverse("notifications:settings"))
+    page.fill("#id_new-url", "http://127.0.0.1:9/hook")
+    page.click("button:has-text('Add webhook')")
+    page.wait_for_selector("#errors-id_new-url .error")
+
+
 @dataclass(frozen=True)
 class Screen:
     name: str
@@ -235,6 +291,14 @@ SCREENS = [
     Screen("abandon", "alice", abandon_page),
     Screen("abandon-refused", "alice", abandon_refused),
     Screen("new-export-retry", "alice", retry_prefill),
+    Screen("notifications-default", "alice", visit("/notifications/")),
+    Screen(
+        "notifications-busy",
+        "alice",
+        visit("/notifications/", prepare=with_webhook_deliveries),
+    ),
+    Screen("notifications-secret", "alice", notifications_secret),
+    Screen("notifications-refused", "alice", notifications_refused),
     Screen("new-export-pre-flight-failed", "alice", pre_flight_failed),
     Screen("new-export-buckets-not-listed", "alice", buckets_not_listed),
     *[

@@ -10,6 +10,7 @@ import secrets
 import pytest
 from django.test import Client
 
+from ims_portal.audit.signing import generate_private_pem
 from tests.startup.helpers import ROOT, bare_env, run, run_python
 
 README = ROOT / "README.md"
@@ -32,8 +33,13 @@ def production_block() -> dict[str, str]:
     return filled
 
 
-def test_check_deploy_is_clean_with_the_readmes_production_settings():
-    env = bare_env(DJANGO_SETTINGS_MODULE="ims_portal.settings", **production_block())
+def test_check_deploy_is_clean_with_the_readmes_production_settings(tmp_path):
+    settings = production_block()
+    # The block names where the signing key lives; here a real key is made there instead.
+    key = tmp_path / "audit-signing-key.pem"
+    key.write_bytes(generate_private_pem())
+    settings["AUDIT_SIGNING_KEY_FILE"] = str(key)
+    env = bare_env(DJANGO_SETTINGS_MODULE="ims_portal.settings", **settings)
     result = run(
         [str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"], env, ROOT
     )

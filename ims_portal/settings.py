@@ -58,9 +58,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "rest_framework",
+    "drf_spectacular",
     "ims_portal.accounts",
     "ims_portal.exports",
     "ims_portal.audit",
+    "ims_portal.api",
 ]
 
 MIDDLEWARE = [
@@ -284,6 +287,35 @@ EXPORT_VERIFY_TRIES = env.int("EXPORT_VERIFY_TRIES", default=4)
 EXPORT_VERIFY_DELAY = env.float("EXPORT_VERIFY_DELAY", default=5.0)
 EXPORT_VERIFY_RETRY_AFTER = env.float("EXPORT_VERIFY_RETRY_AFTER", default=300.0)
 EXPORT_VERIFY_UNREACHABLE_TRIES = env.int("EXPORT_VERIFY_UNREACHABLE_TRIES", default=12)
+
+# --- REST API -------------------------------------------------------------------------------
+
+# The API (ims_portal/api/) answers JSON only, and every error as RFC 9457 problem details.
+# A script signs in with a personal token (`Authorization: Bearer ...`); the portal's own
+# pages may use the signed-in session, with its CSRF token on unsafe methods.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "ims_portal.api.authentication.BearerTokenAuthentication",
+        "ims_portal.api.authentication.PortalSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["ims_portal.api.permissions.PortalAccess"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ims_portal.api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IMS Export Portal API",
+    "DESCRIPTION": "Export private cloud images to OBS buckets, follow them, and read the "
+    "audit trail: the same rules, access checks and audit trail as the portal's pages.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# The longest a personal API token may live, in days (a person picks up to this; 90 by default).
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 
 # --- Audit trail --------------------------------------------------------------------------
 

@@ -9,5 +9,7 @@ urlpatterns = [
     path("exports/", include("ims_portal.exports.urls")),
     path("accounts/", include("ims_portal.accounts.urls")),
     path("audit/", include("ims_portal.audit.urls")),
+    path("api/", include("ims_portal.api.urls")),
+    path("tokens/", include("ims_portal.api.token_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -16,6 +16,7 @@ FAMILIES = {
     "export": "Exports",
     "access": "Denied access",
     "audit": "Audit trail",
+    "token": "API tokens",
     "admin": "Admin site",
 }
 

@@ -68,7 +68,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "returns the export it made the first time (200, `Idempotent-Replayed: true`), never a "
     "second one; reused for a different request, 422 `idempotency-key-reused`.",
 )
-PROBLEM = OpenApiResponse(description="problem details (application/problem+json)")
+PROBLEM = OpenApiResponse(description="problem details")
 
 
 class PortalView(APIView):

@@ -189,6 +189,19 @@ def audit_event_page(page, world: World) -> None:
     page.goto(world.url + reverse("audit:detail", args=[event.pk]))
 
 
+def tokens_page_with_a_new_token(page, world: World) -> None:
+    from ims_portal.api import tokens
+    from ims_portal.api.models import Scope
+
+    alice = world.users["alice"]
+    tokens.issue(alice, "nightly backup on build-01", Scope.EXPORT, 90)
+    tokens.revoke(tokens.issue(alice, "old laptop", Scope.READ, 30).token, alice)
+    page.goto(world.url + reverse("tokens:list"))
+    page.fill("#id_name", "ci pipeline")
+    page.click("form[action$='/tokens/'] button[type=submit]")
+    page.wait_for_selector("#new-token")
+
+
 @dataclass(frozen=True)
 class Screen:
     name: str
@@ -218,6 +231,9 @@ SCREENS = [
     Screen("abandon", "alice", abandon_page),
     Screen("abandon-refused", "alice", abandon_refused),
     Screen("new-export-retry", "alice", retry_prefill),
+    Screen("api-tokens", "alice", tokens_page_with_a_new_token),
+    Screen("api-tokens-auditor", "carol", visit("/tokens/")),
+    Screen("api-reference", "alice", visit("/api/")),
     *[
         Screen(f"export-succeeded-{state.value}", "alice", proven_export_page(state))
         for state in PROOFS

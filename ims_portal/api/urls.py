@@ -26,5 +26,5 @@ urlpatterns = [
     path("v1/audit/events/", views.AuditEventsView.as_view(), name="audit_events"),
     path("v1/audit/events/<int:pk>/", views.AuditEventView.as_view(), name="audit_event"),
     path("v1/audit/export.<str:fmt>", views.AuditExportView.as_view(), name="audit_export"),
-    re_path(r"^.*$", views.NotFoundView.as_view(), name="not_found"),
+    re_path(r"^.*$", views.NotFoundView.as_view(), name="unknown_endpoint"),
 ]

@@ -185,7 +185,7 @@ MATRIX: dict[str, Row] = {
     ),
     "api:reference": Row(PUBLIC_PAGE),
     "api:schema": Row(PUBLIC_PAGE),
-    "api:not_found": Row(table(get=everyone(404), unsafe=everyone(404))),
+    "api:unknown_endpoint": Row(table(get=everyone(404), unsafe=everyone(404))),
     "api:images": Row(API_EXPORTER),
     "api:buckets": Row(API_EXPORTER),
     "api:exports": Row(

@@ -29,6 +29,9 @@ FAST_FOLLOW = {
     "EXPORT_POLL_FACTOR": "1.2",
     "EXPORT_POLL_MAX": "1",
     "EXPORT_SUBMIT_RETRIES": "2",
+    # The proof of the object: a missing one is checked again within a second or two.
+    "EXPORT_VERIFY_DELAY": "0.3",
+    "EXPORT_VERIFY_RETRY_AFTER": "2",
 }
 
 

@@ -87,14 +87,17 @@ class SimulatorControl:
         methods: list[str] | str | None = None,
         code: str | None = None,
         message: str | None = None,
+        drop: bool | None = None,
     ) -> list[dict[str, Any]]:
-        """Add a fault (see `faults.py`); return every fault now set.
+        """Add a fault to IAM/IMS (see `faults.py`); return every fault now set.
 
         `status` answers the next `count` matching requests (all of them if `count` is
         None); `latency` delays each matching request; `paths` is a regular expression
-        searched in the request path; `methods` limits it to e.g. "POST".
+        searched in the request path; `methods` limits it to e.g. "POST"; `drop` resets the
+        connection instead of answering.
         """
         spec = {
+            "drop": drop,
             "status": status,
             "count": count,
             "latency": latency,

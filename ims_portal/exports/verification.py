@@ -88,8 +88,7 @@ def record(
     export.record_check(
         Verification.NOT_FOUND,
         verify_due_at=None,
-        verification_note=f"{what} after {misses} checks over "
-        f"{_spent(misses)}, though IMS reported the job succeeded.",
+        verification_note=f"{what} after {misses} checks over {_spent(misses)}.",
         **facts,
     )
 

@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
         prog="python -m ims_portal.simulator",
-        description="A stand-in for Open Telekom Cloud / Huawei Cloud IMS and IAM.",
+        description="A stand-in for Open Telekom Cloud / Huawei Cloud IMS, IAM and OBS.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     parser.add_argument(

@@ -1,6 +1,7 @@
 """The OBS endpoints, on their own listener, speaking OBS's wire protocol (XML, `x-obs-*`).
 
 - `GET  /`                      ListAllMyBucketsResult: the account's buckets in every region
+                                (each one's Location only when `x-obs-location: true` asks)
 - `HEAD /` on a bucket          x-obs-bucket-location, x-obs-storage-class, x-obs-version
 - `GET  /?location` on a bucket     `<Location>`
 - `GET  /?storageClass` on a bucket `<StorageClass>`

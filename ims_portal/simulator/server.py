@@ -277,6 +277,10 @@ class ObsHandler(SimulatorHandler):
 
     server_version = "OBS"
 
+    def version_string(self) -> str:
+        """`Server: OBS`, as OBS writes it."""
+        return self.server_version
+
 
 class SimulatorServer(ThreadingHTTPServer):
     """A threading HTTP server that carries the simulator's state, for one service."""

@@ -182,9 +182,10 @@
   // The pre-flight offers a free file name where the object exists: a button uses it, and
   // where the field still holds the script's own suggestion it is taken at once, so the
   // suggestion is always a name that is free.
-  function useFileName(name, why) {
+  function useFileName(name, why, ours) {
     fileName.value = name;
-    lastSuggestion = name;
+    // A name the page put there by itself stays its own suggestion; one the user chose is theirs.
+    if (ours) lastSuggestion = name;
     say(fileNameNote, why);
     checkExtension();
     fileName.dispatchEvent(new Event("change", { bubbles: true }));
@@ -194,14 +195,14 @@
     syncBucketPicker();
     const offer = document.querySelector("#preflight .use-name");
     if (offer && fileName.value === lastSuggestion && fileName.value !== offer.dataset.fileName) {
-      useFileName(offer.dataset.fileName, offer.dataset.why || "");
+      useFileName(offer.dataset.fileName, offer.dataset.why || "", true);
     }
   }
 
   form.addEventListener("click", function (event) {
     const offer = event.target.closest(".use-name");
     if (!offer) return;
-    useFileName(offer.dataset.fileName, "");
+    useFileName(offer.dataset.fileName, "", false);
     fileName.focus();
   });
 

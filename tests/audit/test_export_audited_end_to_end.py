@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from ims_portal.audit import exporting
 from ims_portal.audit.models import Action, AuditEvent
-from ims_portal.exports.models import Export, Status
+from ims_portal.exports.models import Export
 from ims_portal.simulator import seed
 from tests.audit.helpers import verify
 from tests.portal_fixtures import wait_for
@@ -35,14 +35,15 @@ def test_an_exports_every_step_is_audited_and_an_auditor_finds_and_exports_them(
     )
     assert response.status_code == 302
     export = Export.objects.get()
-    wait_for(lambda: Export.objects.get(pk=export.pk).status == Status.SUCCEEDED, timeout=60)
+    # Succeeded, and its object proven in OBS: the proof is the export's last event.
+    wait_for(lambda: Export.objects.get(pk=export.pk).is_verified, timeout=60)
 
     events = list(AuditEvent.objects.for_target("export", export.pk).order_by("id"))
     assert events[0].action == Action.EXPORT_REQUESTED
     assert events[0].actor_id == alice.pk
     assert events[0].request_id == response["X-Request-Id"]
     assert [e.action for e in events[1:3]] == [Action.EXPORT_SUBMITTING, Action.EXPORT_SUBMITTED]
-    assert events[-1].action == Action.EXPORT_SUCCEEDED
+    assert [e.action for e in events[-2:]] == [Action.EXPORT_SUCCEEDED, Action.EXPORT_VERIFIED]
     for event in events[1:]:  # written by the worker process
         assert event.actor_username == "system" and event.actor_id is None
         assert event.user_agent.startswith("celery ims_portal.exports.tasks.")

@@ -165,6 +165,13 @@ def test_an_export_request_is_recorded_in_the_same_transaction_as_the_export(
         "bucket_url": "ims-exports:web.qcow2",
         "file_format": "vmdk",
         "fast_export": False,
+        # What OBS showed of the destination when the export was asked for.
+        "preflight": {
+            "bucket-visible": "passed",
+            "storage-class": "passed",
+            "region": "passed",
+            "object-absent": "passed",
+        },
     }
     assert_from_the_browser(event, response)
 

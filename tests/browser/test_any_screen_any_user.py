@@ -90,6 +90,7 @@ class World:
     server: object  # pytest-django's live_server
     users: dict[str, object]
     make_export: Callable[..., Export]
+    sim: object  # the simulator, at its seed
 
     @property
     def url(self) -> str:
@@ -182,6 +183,22 @@ def refused_new_export(page, world: World) -> None:
     page.wait_for_selector("#error-summary")
 
 
+def pre_flight_failed(page, world: World) -> None:
+    """A bucket picked from the list and a file name that exists: a failure, a free name."""
+    page.goto(world.url + reverse("exports:new"))
+    page.check("#bucket-ims-exports")
+    page.fill("#id_file_name", "existing.qcow2")
+    page.wait_for_selector("#preflight .verdict-failed .use-name")
+
+
+def buckets_not_listed(page, world: World) -> None:
+    """An account that may not list buckets: the page says so, a typed name is checked."""
+    world.sim.control.obs_forbidden()
+    page.goto(world.url + reverse("exports:new"))
+    page.fill("#id_bucket", "ims-exports")
+    page.wait_for_selector("#preflight .verdict-unverified")
+
+
 def audit_event_page(page, world: World) -> None:
     world.some_exports()
     event = AuditEvent.objects.order_by("-id").first()
@@ -231,6 +248,8 @@ SCREENS = [
     Screen("abandon", "alice", abandon_page),
     Screen("abandon-refused", "alice", abandon_refused),
     Screen("new-export-retry", "alice", retry_prefill),
+    Screen("new-export-pre-flight-failed", "alice", pre_flight_failed),
+    Screen("new-export-buckets-not-listed", "alice", buckets_not_listed),
     Screen("api-tokens", "alice", tokens_page_with_a_new_token),
     Screen("api-tokens-auditor", "carol", visit("/tokens/")),
     Screen("api-reference", "alice", visit("/api/")),
@@ -244,7 +263,7 @@ SCREENS = [
 @pytest.fixture
 def world(live_server, alice, bob, carol, make_user, make_export, cloud) -> World:
     users = {"alice": alice, "bob": bob, "carol": carol, "dave": make_user("dave")}
-    return World(live_server, users, make_export)
+    return World(live_server, users, make_export, cloud)
 
 
 def show(page, world: World, screen: Screen) -> None:

@@ -50,7 +50,9 @@ def test_a_succeeded_export_is_green_with_a_full_bar_and_every_phase_ticked(
     assert page.get_attribute("#export-progress", "value") == "100"
     classes = phase_classes(page)
     assert classes[-1] == "current" and "halted" not in classes and "todo" not in classes
-    assert "The image file is in OBS" in page.text_content("#export-status")
+    # The page goes on asking about the object until OBS has shown it.
+    page.wait_for_selector("#export-verification[data-verification='verified']")
+    assert "Verified in OBS:" in page.text_content("#export-status")
     assert page.csp_violations == []
 
 
@@ -88,7 +90,10 @@ def test_a_rejected_export_is_red_says_it_never_started_and_shows_no_bar(
     new_export_page, celery_worker_process, sim
 ):
     page = new_export_page
-    start_export(page, seed.SMALL_UBUNTU, file_name="existing.qcow2")  # already in the bucket
+    # The object is already in the bucket; with OBS refusing to say so before the submit, only
+    # IMS finds out (and the refusal keeps the catalogue's words: OBS cannot name the cause).
+    sim.control.obs_forbidden()
+    start_export(page, seed.SMALL_UBUNTU, file_name="existing.qcow2")
     wait_until_ended(page, "rejected")
     assert page.get_attribute("#export-status", "data-tone") == "error"
     assert "Not started: the cloud refused the request." in headline(page)

@@ -27,8 +27,11 @@ def test_a_refused_export_is_exported_again_under_a_suggested_free_name(
     new_export_page, live_server, celery_worker_process, sim
 ):
     page = new_export_page
+    # OBS refuses to answer the pre-flight, which then lets the export through to IMS.
+    sim.control.obs_forbidden()
     start_export(page, file_name=EXISTING)
     wait_for_status(page, "rejected")
+    sim.control.clear_faults()
     original_url = page.url
 
     page.click("text=Export again…")

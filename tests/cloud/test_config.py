@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ims_portal.cloud import AkSkAuth, Client, ConfigurationError, TokenAuth
+from ims_portal.cloud.obs import ObsEndpoint
 from ims_portal.simulator import seed
 from tests.cloud.conftest import wait_for_job
 
@@ -131,3 +132,84 @@ def test_the_constructor_refuses_an_unknown_export_api_version():
         Client(
             "https://ims.example.com", "p-1", AkSkAuth("AK", "SK", "p-1"), export_api_version="v3"
         )  # type: ignore[arg-type]
+
+
+# --- OBS ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ims_endpoint", "region", "obs_endpoint"),
+    [
+        ("https://ims.eu-de.otc.t-systems.com", "eu-de", "https://obs.eu-de.otc.t-systems.com"),
+        ("https://ims.eu-nl.otc.t-systems.com", "", "https://obs.eu-nl.otc.t-systems.com"),
+        ("https://ims.cn-north-4.myhuaweicloud.com", "", "https://obs.cn-north-4.myhuaweicloud.com"),
+        ("https://ims.ap-southeast-1.myhuaweicloud.com", "ap-southeast-1",
+         "https://obs.ap-southeast-1.myhuaweicloud.com"),
+        ("https://ims.eu-west-101.myhuaweicloud.eu", "", "https://obs.eu-west-101.myhuaweicloud.eu"),
+        ("https://ims.eu-west-101.myhuaweicloud.com", "eu-west-101",
+         "https://obs.eu-west-101.myhuaweicloud.eu"),
+        # A proxy in front of IMS: only a region that names its cloud helps.
+        ("https://ims-proxy.corp.example", "eu-de", "https://obs.eu-de.otc.t-systems.com"),
+        ("https://ims-proxy.corp.example", "", None),
+        ("https://ims-proxy.corp.example", "cn-north-4", None),
+        ("http://127.0.0.1:8400", "", None),
+    ],
+)  # fmt: skip
+def test_an_unset_obs_endpoint_is_derived_where_the_cloud_and_region_are_known(
+    ims_endpoint, region, obs_endpoint
+):
+    environ = {**BASE, **AKSK, "IMS_ENDPOINT": ims_endpoint, "IMS_REGION": region}
+
+    client = Client.from_env(environ)
+
+    if obs_endpoint is None:
+        assert client.obs_endpoint is None
+    else:
+        assert client.obs_endpoint == ObsEndpoint(obs_endpoint, "virtual")
+
+
+def test_a_given_obs_endpoint_and_addressing_win():
+    environ = {
+        **BASE,
+        **AKSK,
+        "IMS_ENDPOINT": "https://ims.eu-de.otc.t-systems.com",
+        "OBS_ENDPOINT": "https://obs.internal.example:8443/",
+        "OBS_ADDRESSING": " Path ",
+    }
+
+    assert Client.from_env(environ).obs_endpoint == ObsEndpoint(
+        "https://obs.internal.example:8443", "path"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"OBS_ENDPOINT": "obs.eu-de.otc.t-systems.com"}, "OBS_ENDPOINT"),
+        ({"OBS_ENDPOINT": "https://u:p@obs.example.com"}, "OBS_ENDPOINT"),
+        ({"OBS_ENDPOINT": "https://obs.example.com/prefix"}, "OBS_ENDPOINT"),
+        ({"OBS_ENDPOINT": "https://obs.example.com/?x=1"}, "OBS_ENDPOINT"),
+        ({"OBS_ENDPOINT": "http://127.0.0.1:8401"}, "OBS_ADDRESSING=path"),
+        ({"OBS_ENDPOINT": "http://[::1]:8401", "OBS_ADDRESSING": "virtual"}, "OBS_ADDRESSING"),
+        ({"OBS_ADDRESSING": "vhost"}, "OBS_ADDRESSING"),
+        # Refused even where no endpoint is derived, so a typo never waits to be noticed.
+        ({"IMS_ENDPOINT": "https://ims.corp.example", "OBS_ADDRESSING": "dns"}, "OBS_ADDRESSING"),
+    ],
+)
+def test_bad_obs_settings_name_the_variable(changes, named):
+    environ = {**BASE, **AKSK, "IMS_ENDPOINT": "https://ims.eu-de.otc.t-systems.com", **changes}
+
+    with pytest.raises(ConfigurationError, match=named):
+        Client.from_env(environ)
+
+
+def test_an_ip_address_endpoint_with_path_addressing_is_accepted():
+    environ = {**BASE, **AKSK, "OBS_ENDPOINT": "http://127.0.0.1:8401", "OBS_ADDRESSING": "path"}
+
+    assert Client.from_env(environ).obs_endpoint == ObsEndpoint("http://127.0.0.1:8401", "path")
+
+
+def test_the_simulators_environment_reaches_its_obs(sim):
+    with Client.from_env(sim.client_environment()) as client:
+        assert client.obs_endpoint == ObsEndpoint(sim.obs_url, "path")
+        assert client.bucket_info("ims-exports") is not None

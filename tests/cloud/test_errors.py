@@ -44,6 +44,43 @@ def test_keystone_error_shape_has_no_error_code():
     assert parse_error_body(b) == ("", "The request you have made requires auth.", "")
 
 
+OBS_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist.</Message>"
+    b"<BucketName>gone</BucketName><RequestId>0000018F2A3B</RequestId>"
+    b"<HostId>abc+OBS</HostId></Error>"
+)
+
+
+def test_obs_xml_error_shape_is_read():
+    assert parse_error_body(OBS_ERROR) == (
+        "NoSuchBucket",
+        "The specified bucket does not exist.",
+        "0000018F2A3B",
+    )
+
+
+def test_an_obs_error_in_a_namespace_is_read_too():
+    namespaced = OBS_ERROR.replace(b"<Error>", b'<Error xmlns="http://obs.example/doc/">')
+    assert parse_error_body(namespaced)[0] == "NoSuchBucket"
+
+
+def test_an_xml_body_with_a_document_type_is_not_parsed():
+    hostile = (
+        b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><Error><Code>&b;</Code></Error>'
+    )
+    code, message, _ = parse_error_body(hostile)
+    assert code == ""
+    assert "DOCTYPE" in message  # kept as text, never expanded
+
+
+def test_obs_request_id_header_is_read_for_a_body_less_head_answer():
+    error = error_for_response(403, {"x-obs-request-id": "ABC123"}, b"", method="HEAD")
+    assert isinstance(error, PermissionDenied)
+    assert (error.status, error.code, error.request_id) == (403, "", "ABC123")
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [

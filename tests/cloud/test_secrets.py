@@ -103,3 +103,76 @@ def test_configuration_errors_name_variables_not_values():
     with pytest.raises(ConfigurationError) as caught:
         Client.from_env(environ)
     assert_clean(str(caught.value), ["AK-VALUE-123456", WRONG_PASSWORD])
+
+
+# --- OBS ------------------------------------------------------------------------------------
+
+
+def temporary_keys(client) -> list[str]:
+    """The temporary AK, SK and security token a token-mode client holds right now."""
+    current = client._obs.keys._keys
+    assert current is not None, "no temporary keys fetched yet"
+    return [value for value in current.reveal() if value]
+
+
+def test_obs_reprs_show_no_keys(sim, new_client, mode):
+    client = new_client(mode)
+    client.list_buckets()
+    secrets = [sim.password, sim.ak, sim.sk]
+    if mode == TOKEN:
+        secrets += [*temporary_keys(client), client.auth.token()]
+
+    keys = client._obs.keys
+    for thing in (client, client._obs, keys, keys.keys(), client.obs_endpoint):
+        assert_clean(repr(thing), secrets)
+        assert_clean(str(thing), secrets)
+        assert_clean(repr(vars(thing)) if hasattr(thing, "__dict__") else "", secrets)
+
+
+def test_a_whole_obs_run_logs_no_keys(sim, new_client, caplog, mode):
+    caplog.set_level(logging.DEBUG)
+    client = new_client(mode)
+    secrets = [sim.password, sim.ak, sim.sk]
+
+    client.list_buckets()
+    if mode == TOKEN:
+        secrets += [*temporary_keys(client), client.auth.token()]
+        sim.control.expire_tokens()  # refused, renewed: new keys, new token
+    client.bucket_info("ims-exports")
+    if mode == TOKEN:
+        secrets += [*temporary_keys(client), client.auth.token()]
+    client.object_info("ims-exports", "existing.qcow2")
+    sim.control.obs_fault(503, count=1)
+    client.list_buckets()
+    with pytest.raises(CloudError) as closed:
+        client.bucket_info("finance-restricted")
+    sim.control.obs_forbidden()
+    with pytest.raises(CloudError) as forbidden:
+        client.list_buckets()
+    errors = [closed.value, forbidden.value]
+
+    assert "GET / 503" in caplog.text  # the retry was logged...
+    assert_clean(caplog.text, secrets)  # ...and nothing secret with it
+    for error in errors:
+        assert_clean(str(error) + repr(error) + error.message, secrets)
+
+
+def test_a_refused_obs_signature_names_no_key(sim, new_client, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = new_client(auth=make_auth(sim, AKSK, ak=WRONG_AK))
+
+    with pytest.raises(CloudError) as caught:
+        client.list_buckets()
+
+    assert caught.value.code == "InvalidAccessKeyId"
+    text = str(caught.value) + repr(caught.value)
+    assert_clean(text, [WRONG_AK, sim.sk])
+    assert_clean(caplog.text, [WRONG_AK, sim.sk])
+
+
+def test_the_simulator_logs_no_temporary_keys_request_body(sim, new_client):
+    client = new_client(TOKEN)
+    client.list_buckets()
+
+    [trade] = sim.control.requests(method="POST", path_contains="securitytokens")
+    assert trade["body"] is None  # it may carry a token id

@@ -261,3 +261,45 @@ def test_obs_down_leaves_a_typed_name_and_a_note_not_an_error_page(as_alice, clo
     assert (
         "The bucket list could not be loaded (OBS could not be reached" in response.content.decode()
     )
+
+
+# --- IMS's own refusal, explained by the pre-flight run again ------------------------------
+
+
+def refused(alice, make_export, **fields) -> Export:
+    """An export that reached IMS without the form's pre-flight (as one could while OBS
+    did not answer), submitted in this process."""
+    from ims_portal.exports.tasks import submit_export
+
+    export = make_export(alice, image_id=seed.SMALL_CENTOS, **fields)
+    submit_export(export.pk)
+    return Export.objects.get(pk=export.pk)
+
+
+def test_an_ims_refusal_of_the_bucket_names_the_one_cause_obs_shows(alice, make_export):
+    export = refused(alice, make_export, bucket="archive-class-bucket", object_name="a.qcow2")
+    assert export.status == Status.REJECTED and export.error_code == rules.BUCKET_REFUSED
+    assert export.error_message == (
+        "The cloud cannot write to that bucket. The bucket archive-class-bucket is Archive "
+        "storage: IMS writes only to Standard buckets."
+    )
+    assert export.error_remedy.startswith("Choose a Standard bucket")
+
+
+def test_an_ims_refusal_of_the_object_names_it_and_a_free_name(alice, make_export):
+    export = refused(alice, make_export, bucket="ims-exports", object_name="existing.qcow2")
+    assert export.error_code == rules.OBJECT_EXISTS
+    assert "existing.qcow2 already exists in the bucket ims-exports." in export.error_message
+    assert export.error_remedy == (
+        "Use existing-2.qcow2, which is free, or delete the object in OBS first."
+    )
+
+
+def test_with_obs_down_an_ims_refusal_keeps_the_catalogue_s_general_words(
+    alice, make_export, cloud
+):
+    cloud.control.obs_down()
+    export = refused(alice, make_export, bucket="other-region-bucket", object_name="a.qcow2")
+    assert export.error_code == rules.BUCKET_REFUSED
+    assert export.error_message == "The cloud cannot write to that bucket."
+    assert "is a Standard bucket" in export.error_remedy  # the catalogue's remedy

@@ -139,3 +139,65 @@ def test_an_export_that_succeeded_before_objects_were_checked_shows_not_verified
     legacy = make_export(alice, status=Status.SUCCEEDED)
     assert legacy.proof == Verification.LEGACY and not legacy.is_being_verified
     assert make_export(alice, status=Status.RUNNING).proof == Verification.NONE
+
+
+# --- the check itself, against the simulator's OBS over HTTP --------------------------------
+
+
+@pytest.fixture
+def checked(cloud, succeeded):
+    """Run the check that is due for `succeeded` in this process; return the export."""
+    from ims_portal.exports.tasks import verify_export
+
+    def check() -> Export:
+        export = Export.objects.get(pk=succeeded.pk)
+        verify_export(export.pk, export.verify_due_at.isoformat())
+        return Export.objects.get(pk=succeeded.pk)
+
+    return check
+
+
+def test_the_check_records_the_object_as_obs_describes_it(cloud, succeeded, checked):
+    cloud.control.put_object(
+        "ims-exports", succeeded.object_name, size=7_000_000_000,
+        etag="0f343b0931126a20f133d67c2b018a3b-14", last_modified="2026-03-02T10:15:07Z",
+    )  # fmt: skip
+    export = checked()
+    assert export.is_verified
+    assert (export.object_size, export.object_etag) == (
+        7_000_000_000,
+        "0f343b0931126a20f133d67c2b018a3b-14",
+    )
+    assert export.object_last_modified == MODIFIED.replace(second=7)
+    [head] = [r for r in cloud.control.requests(method="HEAD", service="obs") if r["status"] == 200]
+    assert head["path"] == f"/ims-exports/{succeeded.object_name}"
+
+
+def test_a_missing_object_is_checked_again_then_found_not_to_be_there(cloud, succeeded, checked):
+    states = [checked().proof for _ in range(3)]
+    assert states == [Verification.PENDING, Verification.PENDING, Verification.NOT_FOUND]
+    assert proof_events(Export.objects.get(pk=succeeded.pk))[0].details["verify_misses"] == 3
+
+
+def test_an_object_that_appears_before_the_checks_run_out_is_verified(cloud, succeeded, checked):
+    assert checked().proof == Verification.PENDING
+    cloud.control.put_object("ims-exports", succeeded.object_name, size=123)
+    assert checked().is_verified
+
+
+def test_obs_down_leaves_the_export_not_verified_with_a_check_later(cloud, succeeded, checked):
+    cloud.control.obs_down()
+    export = checked()
+    assert export.is_unverified and export.is_being_verified
+    assert "OBS could not be reached" in export.verification_note
+    cloud.control.clear_faults()
+    cloud.control.put_object("ims-exports", succeeded.object_name, size=123)
+    assert checked().is_verified
+
+
+def test_a_check_that_is_not_the_one_due_is_dropped(cloud, succeeded):
+    from ims_portal.exports.tasks import verify_export
+
+    verify_export(succeeded.pk, (succeeded.verify_due_at - timedelta(seconds=1)).isoformat())
+    assert Export.objects.get(pk=succeeded.pk).verify_misses == 0
+    assert cloud.control.requests(method="HEAD", service="obs") == []

@@ -78,9 +78,11 @@ def test_an_image_whose_job_fails_ends_failed_with_the_cloud_reason(
 
 
 def test_an_export_the_cloud_refuses_at_submit_ends_rejected_with_its_code(
-    exporter, celery_worker_process
+    exporter, celery_worker_process, sim
 ):
-    # The object already exists in the bucket: only the cloud knows, so the form lets it through.
+    # The object already exists in the bucket; OBS refuses to tell the pre-flight, so the form
+    # lets it through and only IMS finds out.
+    sim.control.obs_forbidden()
     post_export(exporter, seed.SMALL_UBUNTU, file_name="existing.qcow2")
     export = Export.objects.get()
     assert wait_for(lambda: final_status(export.pk), timeout=30) == Status.REJECTED

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from ims_portal.exports.cloud_access import get_client
-from ims_portal.exports.models import Export, Status
+from ims_portal.exports.models import Export, Status, Verification
 from ims_portal.exports.tasks import reconcile_exports
 from ims_portal.simulator import seed
 from tests.portal_fixtures import wait_for
@@ -36,7 +36,7 @@ def test_a_followed_export_whose_poll_was_lost_is_polled_again_to_its_end(
 
     assert reconcile_exports()["repolled"] == 1
     assert wait_for(lambda: ended(export), timeout=30) == Status.SUCCEEDED
-    assert reconcile_exports() == {"resubmitted": 0, "repolled": 0, "unknown": 0}
+    assert reconcile_exports() == {"resubmitted": 0, "repolled": 0, "reverified": 0, "unknown": 0}
 
 
 def test_a_queued_export_whose_submit_was_lost_is_submitted_once(
@@ -68,4 +68,20 @@ def test_an_export_stuck_in_submitting_becomes_unknown_and_is_never_posted_again
 
 def test_a_fresh_export_is_left_alone(celery_worker_process, sim, alice, make_export):
     make_export(alice)  # queued a moment ago: its submit task is still on its way
-    assert reconcile_exports() == {"resubmitted": 0, "repolled": 0, "unknown": 0}
+    assert reconcile_exports() == {"resubmitted": 0, "repolled": 0, "reverified": 0, "unknown": 0}
+
+
+def test_a_succeeded_export_whose_object_check_was_lost_is_checked_again(
+    celery_worker_process, sim, alice, make_export
+):
+    sim.control.put_object("ims-exports", "lost-check.qcow2", size=2048)
+    export = make_export(
+        alice,
+        object_name="lost-check.qcow2",
+        status=Status.SUCCEEDED,
+        verification=Verification.PENDING,
+        verify_due_at=timezone.now() - LONG_AGO,
+    )
+    assert reconcile_exports()["reverified"] == 1
+    wait_for(lambda: Export.objects.get(pk=export.pk).is_verified, timeout=30)
+    assert Export.objects.get(pk=export.pk).object_size == 2048

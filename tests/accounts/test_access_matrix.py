@@ -260,15 +260,19 @@ def world(make_user, make_export, cloud_settings, sim) -> tuple[World, Callable[
         "superuser": get_user_model().objects.create_superuser("root", "root@example.com", "pw"),
     }
 
+    secrets: dict[str, str] = {}
+
     def browser(persona: str, via: str = "session") -> Client:
         if persona == "anonymous":
             return Client()
         if via == "token":
-            from ims_portal.api import tokens
-            from ims_portal.api.models import Scope
+            # A token changes nothing by being used: one per persona serves every request.
+            if persona not in secrets:
+                from ims_portal.api import tokens
+                from ims_portal.api.models import Scope
 
-            secret = tokens.issue(users[persona], "matrix", Scope.EXPORT, 7).secret
-            return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+                secrets[persona] = tokens.issue(users[persona], "matrix", Scope.EXPORT, 7).secret
+            return Client(HTTP_AUTHORIZATION=f"Bearer {secrets[persona]}")
         client = Client()
         client.force_login(users[persona])
         return client

@@ -59,9 +59,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_ratelimit",
+    "rest_framework",
+    "drf_spectacular",
     "ims_portal.accounts",
     "ims_portal.exports",
     "ims_portal.audit",
+    "ims_portal.api",
     "ims_portal.monitoring",
     "ims_portal.notifications",
 ]
@@ -451,6 +454,35 @@ NOTIFY_RETRY_MAX = env.float("NOTIFY_RETRY_MAX", default=3600.0)
 NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
 # A pending delivery this many seconds past due had its message lost: the sweep resends it.
 NOTIFY_SWEEP_GRACE = env.float("NOTIFY_SWEEP_GRACE", default=60.0)
+
+# --- REST API -------------------------------------------------------------------------------
+
+# The API (ims_portal/api/) answers JSON only, and every error as RFC 9457 problem details.
+# A script signs in with a personal token (`Authorization: Bearer ...`); the portal's own
+# pages may use the signed-in session, with its CSRF token on unsafe methods.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "ims_portal.api.authentication.BearerTokenAuthentication",
+        "ims_portal.api.authentication.PortalSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["ims_portal.api.permissions.PortalAccess"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ims_portal.api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IMS Export Portal API",
+    "DESCRIPTION": "Export private cloud images to OBS buckets, follow them, and read the "
+    "audit trail: the same rules, access checks and audit trail as the portal's pages.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# The longest a personal API token may live, in days (a person picks up to this; 90 by default).
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 
 # --- Audit trail --------------------------------------------------------------------------
 

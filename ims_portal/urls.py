@@ -14,5 +14,7 @@ urlpatterns = [
     # own route to the same view).
     path("admin/login/", limit_sign_ins(admin.site.login), name="admin_login"),
     path("notifications/", include("ims_portal.notifications.urls")),
+    path("api/", include("ims_portal.api.urls")),
+    path("tokens/", include("ims_portal.api.token_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,7 @@ FAMILIES = {
     "access": "Denied access",
     "audit": "Audit trail",
     "notify": "Notifications",
+    "token": "API tokens",
     "admin": "Admin site",
 }
 

@@ -139,6 +139,12 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     filters = AuditFilterForm(request.GET)
     if not filters.is_valid():
         return HttpResponseBadRequest("Invalid filter.")
+    return events_file(request, filters, fmt)
+
+
+def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> StreamingHttpResponse:
+    """The response streaming the events `filters` (valid) select as a `fmt` file: the
+    page's download and the REST API's both. The export is recorded first."""
     described = filters.described()
     marker = record(request.user, Action.AUDIT_EXPORTED, format=fmt, filter=described)
     header: dict[str, Any] = {

@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
-from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.utils.html import strip_tags
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from ims_portal.accounts.access import exporter_required, reader_required
 from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
-from ims_portal.audit.trail import Target, record
+from ims_portal.audit.trail import record
 from ims_portal.cloud import CloudError, ConfigurationError
-from ims_portal.exports import preflight
+from ims_portal.exports import actions, preflight
 from ims_portal.exports.cloud_access import bucket_choices, image_choices, image_region
 from ims_portal.exports.forms import PREFLIGHT_FIELDS, AbandonForm, ExportForm, HistoryFilterForm
-from ims_portal.exports.models import Export, Status, TransitionConflict
+from ims_portal.exports.models import Export
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
-from ims_portal.exports.tasks import enqueue_submit
 from ims_portal.pages import SignedInRequest, is_fragment_request, query_without_page
 from ims_portal.rate_limits import limit_exports
 
 HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
 CONSISTENT_READ_TRIES = 5  # an export changes a few times a minute; a page renders in milliseconds
-REFUSAL_VALUE_MAX = 1100  # characters of a refused form's values kept in the trail
 CHECKED_FIELDS = ("image", "bucket", "file_name", "file_format", "quick")
 # The session's record of which rendered new-export form repeats which export, by the form's
 # request token: the form's markup stays the same for a retry, and a retry cannot be forged
@@ -74,28 +68,18 @@ def new_export(request: SignedInRequest) -> HttpResponse:
     if request.method == "POST":
         data = request.POST.copy()
         token = data.get("request_token", "")
-        existing = _export_for_token(request, token)
-        if existing is not None:
-            # A double click or a resent POST: the first one already made the export.
-            return redirect(existing)
-        if not _is_uuid(token):
+        if not actions.is_uuid(token):
             # Not from our form (a script, a stripped field): still a request to honour, and
             # the one-export-in-flight-per-image rule still stops a duplicate.
             data["request_token"] = str(uuid.uuid4())
         form = ExportForm(data, owner_id=request.user.pk)
         retried = _retried_by_form(request, token)
-        if form.is_valid():
-            export = _create_export(request, form, retry_of=retried)
-            if export is not None:
-                _forget_retry(request, token)
-                return redirect(export)
-        # The same form posted twice at once: its twin saved the export while this one was
-        # being checked, and the checks then found that export's image busy.
-        twin = _export_for_token(request, token)
-        if twin is not None:
-            return redirect(twin)
+        # A double click or a resent POST lands on the export the first one made.
+        requested = actions.request_export(request.user, form, retry_of=retried)
+        if requested.export is not None:
+            _forget_retry(request, token)
+            return redirect(requested.export)
         status = 503 if form.cloud_unreachable else 422
-        _record_refusal(request, form)
         if retried is not None:
             _say_what_is_retried(request, retried)
         found = form.preflight
@@ -172,98 +156,6 @@ def _retried_by_form(request: SignedInRequest, token: str) -> Export | None:
         return None
     source = Export.objects.filter(pk=pk, owner=request.user).first()
     return source if source is not None and source.can_retry else None
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _export_for_token(request: SignedInRequest, token: str) -> Export | None:
-    if not _is_uuid(token):
-        return None
-    return Export.objects.filter(owner=request.user, request_token=token).first()
-
-
-def _record_refusal(request: SignedInRequest, form: ExportForm) -> None:
-    """Audit an export the rules refused: what was asked, and every field's errors."""
-    image_id = str(form.data.get("image", ""))[:64]
-    image_name = form.image_record.name if form.image_record else ""
-
-    def typed(name: str) -> str:
-        return str(form.data.get(name, ""))[:REFUSAL_VALUE_MAX]
-
-    record(
-        request.user,
-        Action.EXPORT_INVALID,
-        Target("image", image_id, image_name or image_id),
-        outcome=Outcome.FAILURE,
-        image_id=image_id,
-        image_name=image_name,
-        bucket=typed("bucket").strip(),
-        object_name=typed("file_name"),
-        file_format=typed("file_format"),
-        fast_export=bool(form.data.get("quick")),
-        cloud_unreachable=form.cloud_unreachable,
-        preflight=form.preflight.audit_facts() if form.preflight else {},
-        errors={
-            field: [strip_tags(str(message)) for message in messages]
-            for field, messages in form.errors.items()
-        },
-    )
-
-
-def _create_export(
-    request: SignedInRequest, form: ExportForm, *, retry_of: Export | None = None
-) -> Export | None:
-    image = form.image_record
-    assert image is not None  # a valid form has read its image
-    data = form.cleaned_data
-    try:
-        with transaction.atomic():
-            export = Export.objects.create(
-                owner=request.user,
-                request_token=data["request_token"],
-                image_id=image.id,
-                image_name=image.name,
-                image_size=image.size_bytes,
-                bucket=data["bucket"],
-                object_name=data["file_name"],
-                file_format="" if data["quick"] else data["file_format"],
-                quick=data["quick"],
-                retry_of=retry_of,
-            )
-            retry: dict[str, Any] = {"retry_of": retry_of.pk} if retry_of else {}
-            # What OBS showed of the destination when it was asked for: evidence, should
-            # IMS refuse it later.
-            checked: dict[str, Any] = (
-                {"preflight": form.preflight.audit_facts()} if form.preflight else {}
-            )
-            record(
-                request.user,
-                Action.EXPORT_REQUESTED,
-                export,
-                **export.audit_facts(),
-                **retry,
-                **checked,
-            )
-            enqueue_submit(export)
-    except IntegrityError:
-        # Lost a race: the same form posted twice at once, or another export of this
-        # image started between the check and the insert.
-        existing = _export_for_token(request, str(data["request_token"]))
-        if existing is not None:
-            return existing
-        busy = Export.objects.in_flight().filter(image_id=image.id).first()
-        if busy is not None:
-            form.add_error("image", form.in_flight_message(busy))
-        else:
-            form.add_error(None, "The export could not be saved; please try again.")
-        return None
-    return export
 
 
 @exporter_required
@@ -409,14 +301,8 @@ def _timeline(request: SignedInRequest, export: Export) -> list[AuditEvent]:
 def cancel_export(request: SignedInRequest, pk: int) -> HttpResponse:
     """Cancel a queued export: nothing of it has reached the cloud yet."""
     export = export_or_404(request, pk, own=True)
-    if export.can_cancel:
-        # The worker may claim it first; the page then shows where it went.
-        with contextlib.suppress(TransitionConflict):
-            export.transition(Status.CANCELLED, actor=request.user)
+    actions.cancel(export, request.user)
     return redirect(export)
-
-
-ABANDON_ATTEMPTS = 3  # the export may move on (running → unknown) while the person decides
 
 
 @exporter_required
@@ -433,17 +319,7 @@ def abandon_export(request: SignedInRequest, pk: int) -> HttpResponse:
         return redirect(export)
     form = AbandonForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
-        for _ in range(ABANDON_ATTEMPTS):
-            try:
-                export.transition(
-                    Status.ABANDONED, actor=request.user, reason=form.cleaned_data["reason"]
-                )
-                break
-            except TransitionConflict:
-                # A worker wrote first; abandon what it is now, if that still makes sense.
-                export.refresh_from_db()
-                if not export.can_abandon:
-                    break
+        actions.stop_following(export, request.user, form.cleaned_data["reason"])
         return redirect(export)
     status = 422 if form.is_bound else 200
     context = {"export": export, "form": form}

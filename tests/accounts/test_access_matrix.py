@@ -62,6 +62,24 @@ AUDITOR_PAGE = table(
     unsafe=(SIGN_IN, 403, 403, 403, 403, 403),
 )
 PUBLIC_PAGE = table(get=everyone(200), unsafe=everyone(405))
+# The pages' own settings (API tokens): every role may change what it holds.
+OWN_SETTINGS = table(
+    get=(SIGN_IN, 200, 200, 200, 403, 403),
+    unsafe=(SIGN_IN, 405, 405, 405, 403, 403),
+)
+
+# The REST API: the same access as the pages, but 401 for nobody signed in, not a redirect.
+API_READ_ALL = table(get=(401, 200, 200, 200, 403, 403), unsafe=(401, 405, 405, 403, 403, 403))
+API_EXPORTER = table(get=(401, 200, 200, 403, 403, 403), unsafe=(401, 405, 405, 403, 403, 403))
+API_OWN_EXPORT = table(get=(401, 200, 404, 200, 403, 403), unsafe=(401, 405, 405, 403, 403, 403))
+API_AUDITOR = table(get=(401, 403, 403, 200, 403, 403), unsafe=(401, 403, 403, 403, 403, 403))
+
+
+def api_action(post: Expected) -> dict[str, Expected]:
+    """An action on one export (POST only): the persona's answer to a POST is `post`."""
+    return table(
+        get=(401, 405, 405, 403, 403, 403), unsafe=(401, 405, 405, 403, 403, 403), POST=post
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,13 @@ class World:
 
     export: Export  # exporter A's
     auditor: Any
+
+    def token_pk(self) -> int:
+        """A personal API token of exporter A's."""
+        from ims_portal.api import tokens
+        from ims_portal.api.models import Scope
+
+        return tokens.issue(self.export.owner, "matrix", Scope.READ, 7).token.pk
 
     def running_export_pk(self) -> int:
         """Another export of exporter A's, one the cloud is running: it can be abandoned."""
@@ -205,6 +230,40 @@ MATRIX: dict[str, Row] = {
     "audit:key_pem": Row(AUDITOR_PAGE),
     "exports:evidence": Row(AUDITOR_PAGE, lambda world: {"pk": world.export.pk}),
     "exports:evidence_json": Row(AUDITOR_PAGE, lambda world: {"pk": world.export.pk}),
+    "tokens:list": Row(
+        {**OWN_SETTINGS, "POST": (SIGN_IN, 422, 422, 422, 403, 403)}  # an empty form
+    ),
+    "tokens:revoke": Row(
+        table(
+            get=(SIGN_IN, 405, 405, 405, 403, 403),
+            unsafe=(SIGN_IN, 405, 405, 405, 403, 403),
+            POST=(SIGN_IN, 302, 404, 404, 403, 403),  # only its owner finds it
+        ),
+        lambda world: {"pk": world.token_pk()},
+    ),
+    "api:reference": Row(PUBLIC_PAGE),
+    "api:schema": Row(PUBLIC_PAGE),
+    "api:unknown_endpoint": Row(table(get=everyone(404), unsafe=everyone(404))),
+    "api:images": Row(API_EXPORTER),
+    "api:buckets": Row(API_EXPORTER),
+    "api:exports": Row(
+        {**API_READ_ALL, "POST": (401, 422, 422, 403, 403, 403)}  # an empty body: nothing saved
+    ),
+    "api:export": Row(API_OWN_EXPORT, lambda world: {"pk": world.export.pk}),
+    "api:retry": Row(
+        api_action((401, 409, 404, 403, 403, 403)),  # queued: nothing to retry yet
+        lambda world: {"pk": world.export.pk},
+    ),
+    "api:abandon": Row(
+        api_action((401, 422, 404, 403, 403, 403)),  # no reason given: nothing changes
+        lambda world: {"pk": world.running_export_pk()},
+    ),
+    "api:cancel": Row(
+        api_action((401, 200, 404, 403, 403, 403)), lambda world: {"pk": world.export.pk}
+    ),
+    "api:audit_events": Row(API_AUDITOR),
+    "api:audit_event": Row(API_AUDITOR, lambda world: {"pk": world.audit_event_pk()}),
+    "api:audit_export": Row(API_AUDITOR, lambda world: {"fmt": "csv"}),
 }
 
 
@@ -259,10 +318,21 @@ def world(make_user, make_export, cloud_settings, sim) -> tuple[World, Callable[
         "superuser": get_user_model().objects.create_superuser("root", "root@example.com", "pw"),
     }
 
-    def browser(persona: str) -> Client:
+    secrets: dict[str, str] = {}
+
+    def browser(persona: str, via: str = "session") -> Client:
+        if persona == "anonymous":
+            return Client()
+        if via == "token":
+            # A token changes nothing by being used: one per persona serves every request.
+            if persona not in secrets:
+                from ims_portal.api import tokens
+                from ims_portal.api.models import Scope
+
+                secrets[persona] = tokens.issue(users[persona], "matrix", Scope.EXPORT, 7).secret
+            return Client(HTTP_AUTHORIZATION=f"Bearer {secrets[persona]}")
         client = Client()
-        if persona != "anonymous":
-            client.force_login(users[persona])
+        client.force_login(users[persona])
         return client
 
     return World(export=make_export(users["exporter_a"]), auditor=users["auditor"]), browser
@@ -284,8 +354,13 @@ def meets(response: Any, expected: int | str, oidc_issuer: str) -> bool:
     return response.status_code == expected
 
 
-@pytest.mark.parametrize("name", sorted(MATRIX))
-def test_each_persona_gets_the_expected_status_for_each_method(name, sso, world, settings):
+@pytest.mark.parametrize(
+    ("name", "via"),
+    [(name, "session") for name in sorted(MATRIX)]
+    # The API answers a personal token (of the export scope) exactly as it answers the session.
+    + [(name, "token") for name in sorted(MATRIX) if name.startswith("api:")],
+)
+def test_each_persona_gets_the_expected_status_for_each_method(name, via, sso, world, settings):
     the_world, browser = world
     row = MATRIX[name]
     route = next(r.route for r in PORTAL_ROUTES if r.name == name)
@@ -293,7 +368,7 @@ def test_each_persona_gets_the_expected_status_for_each_method(name, sso, world,
     wrong = []
     for method in METHODS:
         for persona, expected in zip(PERSONAS, row.expected[method], strict=True):
-            response = browser(persona).generic(method, url)
+            response = browser(persona, via).generic(method, url)
             if not meets(response, expected, settings.OIDC_ISSUER):
                 wrong.append(f"{method} {url} as {persona}: {response.status_code}, not {expected}")
     assert wrong == []

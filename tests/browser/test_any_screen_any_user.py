@@ -262,6 +262,19 @@ def notifications_refused(page, world: World) -> None:
     page.wait_for_selector("#errors-id_new-url .error")
 
 
+def tokens_page_with_a_new_token(page, world: World) -> None:
+    from ims_portal.api import tokens
+    from ims_portal.api.models import Scope
+
+    alice = world.users["alice"]
+    tokens.issue(alice, "nightly backup on build-01", Scope.EXPORT, 90)
+    tokens.revoke(tokens.issue(alice, "old laptop", Scope.READ, 30).token, alice)
+    page.goto(world.url + reverse("tokens:list"))
+    page.fill("#id_name", "ci pipeline")
+    page.click("form[action$='/tokens/'] button[type=submit]")
+    page.wait_for_selector("#new-token")
+
+
 @dataclass(frozen=True)
 class Screen:
     name: str
@@ -301,6 +314,9 @@ SCREENS = [
     Screen("notifications-refused", "alice", notifications_refused),
     Screen("new-export-pre-flight-failed", "alice", pre_flight_failed),
     Screen("new-export-buckets-not-listed", "alice", buckets_not_listed),
+    Screen("api-tokens", "alice", tokens_page_with_a_new_token),
+    Screen("api-tokens-auditor", "carol", visit("/tokens/")),
+    Screen("api-reference", "alice", visit("/api/")),
     *[
         Screen(f"export-succeeded-{state.value}", "alice", proven_export_page(state))
         for state in PROOFS

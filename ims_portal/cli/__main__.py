@@ -1,0 +1,3 @@
+from ims_portal.cli.main import main
+
+raise SystemExit(main())

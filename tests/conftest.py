@@ -28,6 +28,15 @@ pytest_plugins = ["tests.portal_fixtures", "tests.oidc_fixtures"]
 SIMULATOR_TEST_SPEED = 100.0
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_users_cached_from_earlier_runs() -> None:
+    """A new test database gives out user ids from 1 again: no user cached by id from an
+    earlier run is taken for today's."""
+    from ims_portal.accounts.user_cache import forget_everyone
+
+    forget_everyone()
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[RunningSimulator]:
     """One simulator process for the whole test session."""

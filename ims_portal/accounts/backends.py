@@ -8,6 +8,9 @@
 - `BreakGlassBackend`: otherwise a password lets only a superuser in, through /admin/, for
   when the identity provider is down. A `user_logged_in` whose `user.backend` is
   `BREAK_GLASS` is such a sign-in.
+
+Each finds the session's user through the shared cache (`accounts.user_cache`) and checks it
+at every request.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mozilla_django_oidc.utils import import_from_settings
 from ims_portal.accounts import provider
 from ims_portal.accounts.identities import UnusableClaims, sign_in_from_claims
 from ims_portal.accounts.signals import roles_changed
+from ims_portal.accounts.user_cache import CachedUserMixin
 
 BREAK_GLASS = "ims_portal.accounts.backends.BreakGlassBackend"
 
@@ -60,7 +64,7 @@ TOKEN_ERRORS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
 )
 
 
-class SSOBackend(OIDCAuthenticationBackend):
+class SSOBackend(CachedUserMixin, OIDCAuthenticationBackend):
     """mozilla-django-oidc's backend, with the provider's endpoints from discovery, the ID
     token checked in full, and users keyed by issuer + subject with roles from groups."""
 
@@ -226,13 +230,13 @@ class SSOBackend(OIDCAuthenticationBackend):
             raise SignInRefused("user_inactive", username=user.get_username())
         return user
 
-    def get_user(self, user_id: int) -> AbstractBaseUser | None:
+    def get_user(self, user_id: int) -> User | None:
         """The session's user, unless deactivated since (the parent does not check)."""
         user = super().get_user(user_id)
         return user if user is not None and user.is_active else None
 
 
-class DevelopmentBackend(ModelBackend):
+class DevelopmentBackend(CachedUserMixin, ModelBackend):
     """Username and password, for the demo users, only while DEVELOPMENT_SIGN_IN is on."""
 
     def authenticate(
@@ -247,7 +251,7 @@ class DevelopmentBackend(ModelBackend):
         return super().authenticate(request, username, password, **kwargs)
 
 
-class BreakGlassBackend(ModelBackend):
+class BreakGlassBackend(CachedUserMixin, ModelBackend):
     """Username and password of a superuser, for /admin/ when SSO is on (or not set up).
 
     The portal's own sign-in page takes no password then; only the admin site's does.

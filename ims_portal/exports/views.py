@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotModified
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import strip_tags
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -23,6 +25,7 @@ from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import Target, record
 from ims_portal.cloud import CloudError, ConfigurationError
+from ims_portal.exports import freshness
 from ims_portal.exports.cloud_access import image_choices
 from ims_portal.exports.forms import AbandonForm, ExportForm, HistoryFilterForm
 from ims_portal.exports.models import Export, Status, TransitionConflict
@@ -281,17 +284,34 @@ def export_detail(request: SignedInRequest, pk: int) -> HttpResponse:
 @require_GET
 def export_status(request: SignedInRequest, pk: int) -> HttpResponse:
     """The live status fragment, with the audit timeline swapped out of band beside it;
-    once the export has ended, htmx is told to stop polling."""
-    export = export_or_404(request, pk)
-    context = _status_context(request, export)
+    once the export has ended, htmx is told to stop polling.
+
+    While the export is in flight the fragment carries its version (`freshness`): a poll
+    that already holds it is answered 304, after the same access check as ever and before
+    any rendering.
+    """
+    now = timezone.now()
+    export = freshness.load(pk)
+    if export is None or not freshness.may_see(request, export):
+        export = export_or_404(request, pk)  # the same 404, audited, as for every view
+    etag = None if export.is_terminal else freshness.version(request, export, now)
+    if etag is not None and freshness.is_current(request, etag):
+        not_modified = HttpResponseNotModified()
+        freshness.stamp(not_modified, etag)
+        return not_modified
+    context = _status_context(request, export, now)
     response = TemplateResponse(request, "exports/partials/status_update.html", context)
     if export.is_terminal and is_fragment_request(request):
         response.render()
         return HttpResponseStopPolling(response.content)
+    if etag is not None:
+        freshness.stamp(response, etag)
     return response
 
 
-def _status_context(request: SignedInRequest, export: Export) -> dict[str, object]:
+def _status_context(
+    request: SignedInRequest, export: Export, now: datetime | None = None
+) -> dict[str, object]:
     """What the export page and its live fragment both render, from one consistent read.
 
     A worker may move the export between reading its row and reading its timeline; the page
@@ -308,7 +328,7 @@ def _status_context(request: SignedInRequest, export: Export) -> dict[str, objec
     requested = next((e for e in events if e.action == Action.EXPORT_REQUESTED), None)
     return {
         "export": export,
-        "progress": progress_of(export),
+        "progress": progress_of(export, now),
         "audit_events": events,
         "portal_request_id": requested.request_id if requested else "",
     }

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, Group, User
+from django.db.models import QuerySet
 
 EXPORTER = "exporter"
 AUDITOR = "auditor"
@@ -27,6 +28,11 @@ def roles_of(user: User | AnonymousUser) -> frozenset[str]:
         cached = frozenset(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
         user.__dict__["_portal_roles"] = cached
     return cached
+
+
+def holders(role: str) -> QuerySet[User]:
+    """The users who hold `role` now."""
+    return User.objects.filter(groups__name=role)
 
 
 def is_exporter(user: User | AnonymousUser) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpRequest,
@@ -27,7 +26,7 @@ from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.forms import AuditFilterForm
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import record
-from ims_portal.pages import is_fragment_request, query_without_page
+from ims_portal.pages import BoundedPaginator, is_fragment_request, query_without_page
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_ROWS = 2000  # rows per database round trip while streaming an export
@@ -45,7 +44,7 @@ def events(request: HttpRequest) -> HttpResponse:
     page_number = filters.cleaned_data["page"] or 1
     record(request.user, Action.AUDIT_SEARCHED, filter=filters.described(), page=page_number)
     found = filters.apply(AuditEvent.objects.all())
-    page = Paginator(found, PAGE_SIZE).get_page(page_number)
+    page = BoundedPaginator(found, PAGE_SIZE).get_page(page_number)
     context = {
         "page": page,
         "filters": filters,

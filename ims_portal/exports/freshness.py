@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Subquery
+from django.db import connection
+from django.db.models import QuerySet, Subquery
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control
@@ -34,12 +35,51 @@ from ims_portal.exports.progress import remaining_time
 from ims_portal.exports.templatetags.export_tags import duration, time_left
 from ims_portal.exports.workflow import is_stalled
 
+# What the version reads of the export: its row's stamp and what the clock's words are
+# worked out from (`clock_words`), and who may see it.
+VERSION_FIELDS = (
+    "id",
+    "owner_id",
+    "status",
+    "updated_at",
+    "created_at",
+    "finished_at",
+    "eta_seconds",
+    "eta_at",
+    "eta_prior_only",
+    "last_change_at",
+)
+_SENTINEL = -7_310_573  # stands for the export's id while the query is compiled
 
-def load(pk: int) -> Export | None:
-    """The export with `timeline_head`, the id of its newest audit event: one query."""
-    head = AuditEvent.objects.for_target("export", pk).order_by("-id").values("id")
-    found = Export.objects.select_related("owner").annotate(timeline_head=Subquery(head[:1]))
-    return found.filter(pk=pk).first()
+
+def _version_query(pk: int) -> QuerySet[Export, tuple[Any, ...]]:
+    head = AuditEvent.objects.for_target("export", pk).order_by("-id").values("id")[:1]
+    found = Export.objects.filter(pk=pk).order_by().annotate(timeline_head=Subquery(head))
+    return found.values_list(*VERSION_FIELDS, "timeline_head")[:1]
+
+
+@cache
+def _compiled() -> tuple[str, tuple[object, ...]]:
+    """The version query as SQL, compiled once: per poll, compiling it would cost more than
+    running it. Its parameters name the export where they hold the sentinel."""
+    sql, params = _version_query(_SENTINEL).query.sql_with_params()
+    return sql, tuple(params)
+
+
+def load(pk: int) -> tuple[Export, int | None] | None:
+    """The export's fields the version needs (an unsaved `Export` holding only those) and
+    the id of the newest event of its timeline, in one query; None if there is no such
+    export."""
+    sql, params = _compiled()
+    values: list[Any] = [
+        pk if p == _SENTINEL else str(pk) if p == str(_SENTINEL) else p for p in params
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Export(**dict(zip(VERSION_FIELDS, row[:-1], strict=True))), row[-1]
 
 
 def may_see(request: HttpRequest, export: Export) -> bool:
@@ -60,12 +100,12 @@ def clock_words(export: Export, now: datetime) -> tuple[str, str, bool]:
     return duration(export.elapsed(now)), left, is_stalled(export, now)
 
 
-def version(request: HttpRequest, export: Export, now: datetime) -> str:
+def version(request: HttpRequest, export: Export, timeline_head: int | None, now: datetime) -> str:
     """The fragment's ETag (weak: the CSRF token in its forms is masked anew each time)."""
     parts = (
         export.pk,
         export.updated_at.isoformat(),
-        getattr(export, "timeline_head", None),
+        timeline_head,
         request.user.pk,
         sorted(roles_of(request.user)),
         request.META.get("CSRF_COOKIE", ""),

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest
-from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotModified
 from django.shortcuts import redirect
@@ -32,7 +31,12 @@ from ims_portal.exports.models import Export, Status, TransitionConflict
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
 from ims_portal.exports.tasks import enqueue_submit
-from ims_portal.pages import SignedInRequest, is_fragment_request, query_without_page
+from ims_portal.pages import (
+    BoundedPaginator,
+    SignedInRequest,
+    is_fragment_request,
+    query_without_page,
+)
 
 HISTORY_PAGE_SIZE = 25
 TIMELINE_MAX = 200  # audit events on an export's page; the audit page has them all
@@ -291,14 +295,15 @@ def export_status(request: SignedInRequest, pk: int) -> HttpResponse:
     any rendering.
     """
     now = timezone.now()
-    export = freshness.load(pk)
-    if export is None or not freshness.may_see(request, export):
-        export = export_or_404(request, pk)  # the same 404, audited, as for every view
-    etag = None if export.is_terminal else freshness.version(request, export, now)
-    if etag is not None and freshness.is_current(request, etag):
-        not_modified = HttpResponseNotModified()
-        freshness.stamp(not_modified, etag)
-        return not_modified
+    seen = freshness.load(pk)
+    etag = None
+    if seen is not None and freshness.may_see(request, seen[0]) and not seen[0].is_terminal:
+        etag = freshness.version(request, *seen, now)
+        if freshness.is_current(request, etag):
+            not_modified = HttpResponseNotModified()
+            freshness.stamp(not_modified, etag)
+            return not_modified
+    export = export_or_404(request, pk)  # the same 404, audited, as for every view
     context = _status_context(request, export, now)
     response = TemplateResponse(request, "exports/partials/status_update.html", context)
     if export.is_terminal and is_fragment_request(request):
@@ -398,7 +403,7 @@ def history(request: SignedInRequest) -> HttpResponse:
     if not filters.is_valid():
         return HttpResponseBadRequest("Invalid filter.")
     exports = filters.apply(Export.objects.visible_to(request.user).select_related("owner"))
-    page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
+    page = BoundedPaginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
     context = {
         "page": page,
         "filters": filters,

@@ -88,15 +88,16 @@ def test_a_new_event_on_the_timeline_is_a_new_version_for_the_auditor(
 
 def test_the_version_follows_the_words_of_the_clock_not_the_clock(alice, make_export):
     export = running_for_hours(make_export, alice)
-    loaded = freshness.load(export.pk)
-    assert loaded is not None
+    seen = freshness.load(export.pk)
+    assert seen is not None
+    loaded, head = seen
     request = RequestFactory().get("/")
     request.user = alice
     now = timezone.now()
-    same = freshness.version(request, loaded, now + timedelta(seconds=20))
-    assert freshness.version(request, loaded, now) == same  # "2 h 00 min", "about 3 h" alike
+    same = freshness.version(request, loaded, head, now + timedelta(seconds=20))
+    assert freshness.version(request, loaded, head, now) == same  # "2 h 00 min", "about 3 h"
     # A minute on, the elapsed time reads differently: so does the version.
-    assert freshness.version(request, loaded, now + timedelta(seconds=40)) != same
+    assert freshness.version(request, loaded, head, now + timedelta(seconds=40)) != same
     # Ten minutes later, the time left has counted down to other words as well.
     later = now + timedelta(minutes=10)
     assert freshness.clock_words(loaded, later)[1] != freshness.clock_words(loaded, now)[1]

@@ -67,7 +67,8 @@ class BoundedPaginator(Paginator):
 
     def _count_from(self, start: int) -> int:
         rows = cast("QuerySet[Any]", self.object_list)  # every paged list is a queryset
-        return rows[start : start + COUNT_BOUND + 1].count()
+        # How many rows lie past `start` does not depend on their order: count unsorted.
+        return rows.order_by()[start : start + COUNT_BOUND + 1].count()
 
     @property
     def count_floor(self) -> int:

@@ -177,12 +177,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the scratch database of an earlier run"
+    )
     args = parser.parse_args()
     events = args.exports if args.events is None else args.events
     ensure_wrk()
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    django_on_scratch_database(DB)
+    django_on_scratch_database(DB, fresh=not args.reuse)
     from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils import timezone
@@ -193,17 +196,22 @@ def main() -> None:
     from ims_portal.exports.models import Export, Status
 
     User = get_user_model()
-    users = [
-        User.objects.create_user(f"user{i}", f"user{i}@example.com", "x") for i in range(USERS)
-    ]
-    for user in users:
-        set_roles(user, {EXPORTER})
-    auditor = User.objects.create_user("auditor", "auditor@example.com", "x")
-    set_roles(auditor, {AUDITOR})
-    began = time.perf_counter()
-    fill(args.exports, events, [user.pk for user in users])
-    print(f"filled {args.exports:,} exports and {events:,} audit events (SQL) and analysed "
-          f"them in {time.perf_counter() - began:.0f} s")  # fmt: skip
+    if args.reuse and User.objects.filter(username="auditor").exists():
+        users = list(User.objects.filter(username__startswith="user").order_by("pk"))
+        auditor = User.objects.get(username="auditor")
+        Export.objects.filter(image_id="img-watched").delete()
+        print(f"reusing {DB}: {Export.objects.count():,} exports")
+    else:
+        users = [User.objects.create_user(f"user{i}", f"user{i}@example.com", "x")
+                 for i in range(USERS)]  # fmt: skip
+        for user in users:
+            set_roles(user, {EXPORTER})
+        auditor = User.objects.create_user("auditor", "auditor@example.com", "x")
+        set_roles(auditor, {AUDITOR})
+        began = time.perf_counter()
+        fill(args.exports, events, [user.pk for user in users])
+        print(f"filled {args.exports:,} exports and {events:,} audit events (SQL) and "
+              f"analysed them in {time.perf_counter() - began:.0f} s")  # fmt: skip
 
     # The export a page watches: running for two hours, three hours left.
     watched = Export.objects.create(

@@ -260,6 +260,9 @@ CACHES = {
         "CACHE_URL", default=REDIS_URL if CELERY_BROKER_URL == REDIS_URL else "locmemcache://"
     ),
 }
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, keeping its Redis client instead of building one per call.
+    CACHES["default"]["BACKEND"] = "ims_portal.redis_cache.RedisCache"
 # Whether every web process sees the same cache: only then may it stand in for the database
 # (a sign-out in one process must end the session in all of them).
 _SHARED_CACHE = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))

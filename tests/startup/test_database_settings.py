@@ -68,3 +68,15 @@ def test_a_statement_past_the_timeout_is_cancelled():
     assert stopped.returncode != 0 and "statement timeout" in stopped.stderr
     unbounded = run_python(code, bare_env(**env, DATABASE_STATEMENT_TIMEOUT_MS="0"))
     assert unbounded.stdout.strip() == "finished", unbounded.stderr
+
+
+def test_the_redis_cache_keeps_its_client_and_still_works():
+    backend = setting("s.CACHES['default']['BACKEND']", REDIS_URL="redis://127.0.0.1:6379/3")
+    assert backend == "ims_portal.redis_cache.RedisCache"
+    from django.core.cache import cache
+
+    client = cache._cache  # type: ignore[attr-defined]
+    assert client.get_client() is client.get_client()
+    cache.set("tests:kept-client", {"n": 1}, 5)
+    assert cache.get_many(["tests:kept-client"]) == {"tests:kept-client": {"n": 1}}
+    cache.delete("tests:kept-client")

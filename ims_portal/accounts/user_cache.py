@@ -11,6 +11,7 @@ a superuser) still runs at every request, on the cached copy.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ from django.core.cache import cache
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from ims_portal.accounts.roles import roles_of
+
+logger = logging.getLogger(__name__)
 
 KEY = "accounts:user:v1:{backend}:{pk}"
 # Bumped by `forget_everyone`: a copy stored under another generation is not used. Read in
@@ -37,7 +40,11 @@ def cached_user(backend: str, user_id: Any, load: Callable[[Any], User | None]) 
     if not seconds:
         return load(user_id)
     key = _key(backend, user_id)
-    found = cache.get_many([key, GENERATION_KEY])
+    try:
+        found = cache.get_many([key, GENERATION_KEY])
+    except Exception:  # the cache does not answer: the database still does
+        logger.warning("user cache unavailable; user %s read from the database", user_id)
+        return load(user_id)
     generation = found.get(GENERATION_KEY, 0)
     kept = found.get(key)
     if kept is not None and kept[0] == generation:
@@ -53,8 +60,15 @@ def forget(*pks: object) -> None:
     """Drop the cached copies of these users, whichever backend loaded them."""
     backends = [path.rsplit(".", 1)[-1] for path in settings.AUTHENTICATION_BACKENDS]
     keys = [_key(backend, pk) for pk in pks for backend in backends]
-    if keys:
+    if not keys:
+        return
+    try:
         cache.delete_many(keys)
+    except Exception:
+        # A change made while the cache is down (a command in a development checkout
+        # without Redis, an outage) still saves; a copy the cache still holds when it
+        # comes back can outlive it by USER_CACHE_SECONDS at most, so say so loudly.
+        logger.error("user cache unavailable: cached copies of users %s not dropped", pks)
 
 
 def forget_everyone() -> None:

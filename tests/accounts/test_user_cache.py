@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from ims_portal.accounts import user_cache
 from ims_portal.accounts.roles import AUDITOR, EXPORTER, set_roles
+from tests.startup.helpers import DEAD_REDIS
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +77,13 @@ def test_forgetting_everyone_drops_every_cached_copy(signed_in, alice):
     found = who_is_it_queries(signed_in)
     assert any('FROM "auth_user" WHERE' in sql for sql in found)
     assert who_is_it_queries(signed_in) == []  # and the next one is cached again
+
+
+def test_with_the_cache_down_the_user_is_read_from_the_database(settings, alice):
+    from ims_portal.accounts.backends import DevelopmentBackend
+
+    settings.CACHES = {
+        "default": {"BACKEND": "ims_portal.redis_cache.RedisCache", "LOCATION": DEAD_REDIS}
+    }
+    assert DevelopmentBackend().get_user(alice.pk) == alice
+    user_cache.forget(alice.pk)  # a change still saves; the failure is logged

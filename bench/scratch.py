@@ -9,13 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def django_on_scratch_database(name: str) -> None:
-    """Drop and re-create database `name`, point Django's test settings at it, migrate."""
+def django_on_scratch_database(name: str, *, fresh: bool = True) -> None:
+    """Drop and re-create database `name` (with `fresh=False`, keep it if it exists),
+    point Django's test settings at it, migrate."""
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if fresh or not exists:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
     sys.path.insert(0, str(ROOT))
     os.environ.update(
         DJANGO_SETTINGS_MODULE="tests.settings",

@@ -1,9 +1,18 @@
-"""Helpers every page view shares: fragment or full page, and the query of a paged list."""
+"""Helpers every page view shares: fragment or full page, and paging a long list."""
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Any, cast
+
 from django.contrib.auth.models import User
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet, Value
 from django.http import HttpRequest
+
+# The most rows a paged list counts past the page it shows: beyond it the page says "more
+# than", so no page counts millions of rows to print one figure.
+COUNT_BOUND = 10_000
 
 
 class SignedInRequest(HttpRequest):
@@ -24,3 +33,53 @@ def query_without_page(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
+
+
+class BoundedPaginator(Paginator):
+    """A paginator that counts at most `COUNT_BOUND` rows past the page asked for.
+
+    The count starts at the requested page, so paging on stays possible however long the
+    list; while more rows lie beyond the bound, `count_is_bounded` is true and `count` is a
+    lower bound (the pager and the result line say "more than").
+    """
+
+    def __init__(self, object_list: Any, per_page: int) -> None:
+        super().__init__(object_list, per_page)
+        self._start = 0
+
+    def get_page(self, number: Any) -> Page:
+        """The page `number` (the last one for anything past the end), counting from it."""
+        try:
+            self._start = max(int(number) - 1, 0) * int(self.per_page)
+        except (TypeError, ValueError):
+            self._start = 0
+        return super().get_page(number)
+
+    @cached_property
+    def count(self) -> int:
+        """The rows up to the requested page, plus at most `COUNT_BOUND` + 1 after it."""
+        ahead = self._count_from(self._start)
+        if ahead == 0 and self._start:  # past the end: the last page is counted from the top
+            self._start = 0
+            ahead = self._count_from(0)
+        self.count_is_bounded = ahead > COUNT_BOUND
+        return self._start + ahead
+
+    def _count_from(self, start: int) -> int:
+        rows = cast("QuerySet[Any]", self.object_list)  # every paged list is a queryset
+        # How many rows lie past `start` does not depend on their order: count them unsorted,
+        # selecting no column, so that an index on the filter alone can answer (index-only).
+        counted = rows.order_by().values(one=Value(1))
+        return counted[start : start + COUNT_BOUND + 1].count()
+
+    @property
+    def count_floor(self) -> int:
+        """With `count_is_bounded`: the figure the list has more than."""
+        return self._start + COUNT_BOUND
+
+    @property
+    def pages_floor(self) -> int:
+        """With `count_is_bounded`: the number of pages the list has more than."""
+        return self.count_floor // int(self.per_page)
+
+    count_is_bounded = False

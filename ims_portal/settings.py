@@ -134,6 +134,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file in development: wait for locks, and take
     # the write lock at BEGIN so concurrent writers queue instead of failing mid-transaction.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+# Persistent connections: a new PostgreSQL connection costs more than a whole cheap page.
+# Each web thread and worker process keeps its own for this many seconds (0: one per
+# request), checked before reuse so a connection the server dropped is replaced, not failed.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+# The longest one SQL statement may run on PostgreSQL (0: no limit), so a runaway query
+# cannot hold a web worker; set on each connection, so workers and commands get it too.
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=10_000)
+_POSTGRESQL = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+if _POSTGRESQL and DATABASE_STATEMENT_TIMEOUT_MS:
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _given = _options.get("options", "")
+    _options["options"] = f"{_given} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}".strip()
 
 # In production the portal connects as a role that may only use the tables (DATABASE_URL),
 # and migrations run as the role that owns them (DATABASE_MIGRATE_URL): `manage.py migrate`
@@ -369,6 +382,18 @@ if DEBUG and CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # The development run without Redis: each process counts its own rate limits. Outside
     # development django-ratelimit's check stays on and refuses such a cache.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# Whether every web process sees the same cache: only then may it stand in for the database
+# (a sign-out in one process must end the session in all of them).
+_SHARED_CACHE = not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+# Sessions are read from the cache, written through to the database.
+SESSION_ENGINE = env.str(
+    "SESSION_ENGINE",
+    default="django.contrib.sessions.backends." + ("cached_db" if _SHARED_CACHE else "db"),
+)
+# How long a signed-in user (with their roles) is reused from the cache instead of read at
+# every request (0: never). Saving the user or changing their groups drops it at once
+# (accounts/user_cache.py); the time bounds only changes made past Django, in SQL.
+USER_CACHE_SECONDS = env.int("USER_CACHE_SECONDS", default=300 if _SHARED_CACHE else 0)
 
 
 # --- The cloud ----------------------------------------------------------------------------

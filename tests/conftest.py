@@ -36,6 +36,15 @@ def checkpoint_file(settings, tmp_path) -> Path:
     return Path(settings.AUDIT_CHECKPOINT_PATH)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_users_cached_from_earlier_runs() -> None:
+    """A new test database gives out user ids from 1 again: no user cached by id from an
+    earlier run is taken for today's."""
+    from ims_portal.accounts.user_cache import forget_everyone
+
+    forget_everyone()
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[RunningSimulator]:
     """One simulator process for the whole test session."""

@@ -10,6 +10,9 @@
   `BREAK_GLASS` is such a sign-in. Such a session holds no portal role, even for a
   superuser who also has one from SSO: portal roles come from SSO sessions alone, so no
   password opens the portal.
+
+Each finds the session's user through the shared cache (`accounts.user_cache`) and checks it
+at every request.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ims_portal.accounts import provider
 from ims_portal.accounts.identities import UnusableClaims, sign_in_from_claims
 from ims_portal.accounts.roles import hold_no_roles
 from ims_portal.accounts.signals import roles_changed
+from ims_portal.accounts.user_cache import CachedUserMixin
 
 BREAK_GLASS = "ims_portal.accounts.backends.BreakGlassBackend"
 
@@ -63,7 +67,7 @@ TOKEN_ERRORS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
 )
 
 
-class SSOBackend(OIDCAuthenticationBackend):
+class SSOBackend(CachedUserMixin, OIDCAuthenticationBackend):
     """mozilla-django-oidc's backend, with the provider's endpoints from discovery, the ID
     token checked in full, and users keyed by issuer + subject with roles from groups."""
 
@@ -229,13 +233,13 @@ class SSOBackend(OIDCAuthenticationBackend):
             raise SignInRefused("user_inactive", username=user.get_username())
         return user
 
-    def get_user(self, user_id: int) -> AbstractBaseUser | None:
+    def get_user(self, user_id: int) -> User | None:
         """The session's user, unless deactivated since (the parent does not check)."""
         user = super().get_user(user_id)
         return user if user is not None and user.is_active else None
 
 
-class DevelopmentBackend(ModelBackend):
+class DevelopmentBackend(CachedUserMixin, ModelBackend):
     """Username and password, for the demo users, only while DEVELOPMENT_SIGN_IN is on."""
 
     def authenticate(
@@ -250,7 +254,7 @@ class DevelopmentBackend(ModelBackend):
         return super().authenticate(request, username, password, **kwargs)
 
 
-class BreakGlassBackend(ModelBackend):
+class BreakGlassBackend(CachedUserMixin, ModelBackend):
     """Username and password of a superuser, for /admin/ when SSO is on (or not set up).
 
     The portal's own sign-in page takes no password then; only the admin site's does.

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, Group, User
+from django.db.models import QuerySet
 
 EXPORTER = "exporter"
 AUDITOR = "auditor"
@@ -34,6 +35,11 @@ def hold_no_roles(user: User) -> None:
     a session opened with a password outside development (break glass) reaches /admin/
     and nothing of the portal, so its roles only ever come from an SSO sign-in."""
     user.__dict__["_portal_roles"] = frozenset()
+
+
+def holders(role: str) -> QuerySet[User]:
+    """The users who hold `role` now."""
+    return User.objects.filter(groups__name=role)
 
 
 def is_exporter(user: User | AnonymousUser) -> bool:

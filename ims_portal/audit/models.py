@@ -138,6 +138,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["action", "-id"], name="audit_action_recent"),
             models.Index(fields=["outcome", "-id"], name="audit_outcome_recent"),
             models.Index(fields=["target_type", "target_id", "-id"], name="audit_target_recent"),
+            # With the trigram indexes of migration 0004 (PostgreSQL), every branch of the
+            # free-text search has an index, so the planner can combine them.
+            models.Index(fields=["ip"], name="audit_ip"),
             # The auditor's image and bucket filters (`details__bucket=...`) read these keys;
             # the same expression as the lookup, so PostgreSQL uses the index.
             models.Index(KeyTransform("image_id", "details"), name="audit_image_id"),

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.db.models import Max, Min
 from django.http import (
     Http404,
@@ -33,7 +32,7 @@ from ims_portal.audit.checkpoints import CheckpointError, staleness
 from ims_portal.audit.forms import AuditFilterForm
 from ims_portal.audit.models import Action, AuditEvent, AuditEventQuerySet
 from ims_portal.audit.trail import record
-from ims_portal.pages import is_fragment_request, query_without_page
+from ims_portal.pages import BoundedPaginator, is_fragment_request, query_without_page
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_ROWS = 2000  # rows per database round trip while streaming an export
@@ -53,7 +52,7 @@ def events(request: HttpRequest) -> HttpResponse:
     page_number = filters.cleaned_data["page"] or 1
     record(request.user, Action.AUDIT_SEARCHED, filter=filters.described(), page=page_number)
     found = filters.apply(AuditEvent.objects.all())
-    page = Paginator(found, PAGE_SIZE).get_page(page_number)
+    page = BoundedPaginator(found, PAGE_SIZE).get_page(page_number)
     context = {
         "page": page,
         "filters": filters,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.forms.models import ModelChoiceIterator
 from django.utils.html import format_html, strip_tags
 
+from ims_portal.accounts.roles import EXPORTER, holders
 from ims_portal.cloud import CloudError, ConfigurationError, Image, NotFound
 from ims_portal.exports import preflight, rules
 from ims_portal.exports.cloud_access import export_policy, get_client, image_choices, image_region
@@ -254,11 +258,49 @@ class ExportForm(forms.Form):
             raise forms.ValidationError(violations[0].message, code=violations[0].code)
 
 
+def requesters(among: QuerySet[User] | None = None, also: str = "") -> QuerySet[User]:
+    """The users (of `among`, or the one named `also`) who have requested an export: each
+    one is asked about by one probe of the owner index, never by reading every export."""
+    users = get_user_model().objects.all()
+    if among is not None:
+        users = users.filter(Q(pk__in=among.values("pk")) | Q(username=also))
+    has_exports = Exists(Export.objects.filter(owner=OuterRef("pk")).order_by())
+    return users.filter(has_exports).order_by("username")
+
+
+# Generic to the type checker only; at run time they take no subscript.
+if TYPE_CHECKING:
+    UserChoiceIterator = ModelChoiceIterator[User]
+    UserChoiceField = forms.ModelChoiceField[User]
+else:
+    UserChoiceIterator = ModelChoiceIterator
+    UserChoiceField = forms.ModelChoiceField
+
+
+class _ListedChoices(UserChoiceIterator):
+    def __init__(self, field: RequesterField) -> None:
+        super().__init__(field)
+        self.queryset = field.listed
+
+
+class RequesterField(UserChoiceField):
+    """Who requested the export. Any user who has requested one is accepted, but the menu
+    lists only `listed`: everyone who ever exported would be a list as long as the user
+    table, read from every export."""
+
+    iterator = _ListedChoices
+
+    def __init__(self, *, listed: QuerySet[User], **kwargs: Any) -> None:
+        self.listed = listed
+        super().__init__(**kwargs)
+
+
 class HistoryFilterForm(forms.Form):
     """Query-string filters of the history page; junk answers 400, not a 500.
 
     With `by_user=True` (auditors, who see everyone's exports) it also filters by the user
-    who requested the export: `user=<username>`, one of the users who have exports.
+    who requested the export: `user=<username>`, one of the users who have exports; the
+    menu offers the exporters who have exported, and the one chosen.
     """
 
     IN_FLIGHT = "in_flight"  # the status filter's "any status in flight"
@@ -272,10 +314,10 @@ class HistoryFilterForm(forms.Form):
     def __init__(self, *args: Any, by_user: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if by_user:
-            owners = get_user_model().objects.filter(exports__isnull=False).distinct()
-            self.fields["user"] = forms.ModelChoiceField(
+            self.fields["user"] = RequesterField(
                 label="Requested by",
-                queryset=owners.order_by("username"),
+                queryset=requesters(),
+                listed=requesters(holders(EXPORTER), also=self.data.get("user", "")),
                 to_field_name="username",
                 required=False,
                 empty_label="Everyone",

@@ -89,6 +89,8 @@ class Progress:
     halt_note: str  # the words beside a halted phase
     elapsed: timedelta
     remaining: timedelta | None
+    # When the shown estimate runs out: what the page marks up, the same between two polls.
+    ends_at: datetime | None
     stalled: bool
 
     @property
@@ -170,6 +172,7 @@ def progress_of(export: Export, now: datetime | None = None) -> Progress:
         halt_note=note,
         elapsed=export.elapsed(now),
         remaining=None if export.is_terminal else remaining_time(export, now),
+        ends_at=None if export.is_terminal else estimate_ends(export),
         stalled=is_stalled(export, now),
     )
 
@@ -182,6 +185,13 @@ def remaining_time(export: Export, now: datetime) -> timedelta | None:
         return None
     shown = eta.Shown(export.eta_seconds, export.eta_at.timestamp(), export.eta_prior_only)
     return timedelta(seconds=max(round(shown.left(now.timestamp())), 0))
+
+
+def estimate_ends(export: Export) -> datetime | None:
+    """When the estimate the last poll stored runs out (`remaining_time` counts down to it)."""
+    if export.eta_seconds is None or export.eta_at is None:
+        return None
+    return export.eta_at + timedelta(seconds=export.eta_seconds)
 
 
 def eta_fields(export: Export, fraction: float | None, now: datetime) -> dict[str, Any]:

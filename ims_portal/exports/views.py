@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest
-from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotModified
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -19,13 +20,18 @@ from ims_portal.accounts.roles import is_auditor
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.audit.trail import record
 from ims_portal.cloud import CloudError, ConfigurationError
-from ims_portal.exports import actions, preflight
+from ims_portal.exports import actions, freshness, preflight
 from ims_portal.exports.cloud_access import bucket_choices, image_choices, image_region
 from ims_portal.exports.forms import PREFLIGHT_FIELDS, AbandonForm, ExportForm, HistoryFilterForm
 from ims_portal.exports.models import Export
 from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
-from ims_portal.pages import SignedInRequest, is_fragment_request, query_without_page
+from ims_portal.pages import (
+    BoundedPaginator,
+    SignedInRequest,
+    is_fragment_request,
+    query_without_page,
+)
 from ims_portal.rate_limits import limit_exports
 
 HISTORY_PAGE_SIZE = 25
@@ -240,13 +246,29 @@ def export_detail(request: SignedInRequest, pk: int) -> HttpResponse:
 @require_GET
 def export_status(request: SignedInRequest, pk: int) -> HttpResponse:
     """The live status fragment, with the audit timeline swapped out of band beside it;
-    once the export has ended, htmx is told to stop polling."""
-    export = export_or_404(request, pk)
-    context = _status_context(request, export)
+    once the export has ended, htmx is told to stop polling.
+
+    While the export is in flight the fragment carries its version (`freshness`): a poll
+    that already holds it is answered 304, after the same access check as ever and before
+    any rendering.
+    """
+    now = timezone.now()
+    seen = freshness.load(pk)
+    etag = None
+    if seen is not None and freshness.may_see(request, seen[0]) and not seen[0].is_terminal:
+        etag = freshness.version(request, *seen, now)
+        if freshness.is_current(request, etag):
+            not_modified = HttpResponseNotModified()
+            freshness.stamp(not_modified, etag)
+            return not_modified
+    export = export_or_404(request, pk)  # the same 404, audited, as for every view
+    context = _status_context(request, export, now)
     response = TemplateResponse(request, "exports/partials/status_update.html", context)
     if export.is_terminal and is_fragment_request(request):
         response.render()
         return HttpResponseStopPolling(response.content)
+    if etag is not None:
+        freshness.stamp(response, etag)
     return response
 
 
@@ -264,7 +286,9 @@ def export_verification(request: SignedInRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _status_context(request: SignedInRequest, export: Export) -> dict[str, object]:
+def _status_context(
+    request: SignedInRequest, export: Export, now: datetime | None = None
+) -> dict[str, object]:
     """What the export page and its live fragment both render, from one consistent read.
 
     A worker may move the export between reading its row and reading its timeline; the page
@@ -281,7 +305,7 @@ def _status_context(request: SignedInRequest, export: Export) -> dict[str, objec
     requested = next((e for e in events if e.action == Action.EXPORT_REQUESTED), None)
     return {
         "export": export,
-        "progress": progress_of(export),
+        "progress": progress_of(export, now),
         "audit_events": events,
         "portal_request_id": requested.request_id if requested else "",
     }
@@ -335,7 +359,7 @@ def history(request: SignedInRequest) -> HttpResponse:
     if not filters.is_valid():
         return HttpResponseBadRequest("Invalid filter.")
     exports = filters.apply(Export.objects.visible_to(request.user).select_related("owner"))
-    page = Paginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
+    page = BoundedPaginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
     context = {
         "page": page,
         "filters": filters,

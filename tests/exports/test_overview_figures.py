@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 
 from ims_portal.exports import overview
 from ims_portal.exports.models import IN_FLIGHT_CONDITION, Status
+from tests.plans import explain
 
 pytestmark = pytest.mark.django_db
 
@@ -192,12 +193,6 @@ def test_the_shown_list_takes_export_ids_only():
     for junk in ("x", "1,,2", "-1", "0", ",".join(["1"] * (overview.LIVE_MAX + 1))):
         with pytest.raises(ValueError):
             overview.parse_shown(junk)
-
-
-def explain(queryset) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # can an index serve it at all?
-    return queryset.explain()
 
 
 @pytest.mark.parametrize("persona", ["alice", "carol"])

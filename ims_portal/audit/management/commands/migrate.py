@@ -25,10 +25,10 @@ class Command(migrate.Command):
         parser.set_defaults(database=db_roles.owner_alias())
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # DATABASE_STATEMENT_TIMEOUT_MS guards the portal's requests; a migration that builds
+        # an index over a large table is meant to take its time.
         target = connections[options["database"]]
         if target.vendor == "postgresql":
-            # DATABASE_STATEMENT_TIMEOUT_MS guards the portal's requests; a migration that
-            # builds an index over a large table is meant to take its time.
             with target.cursor() as cursor:
                 cursor.execute("SET statement_timeout = 0")
         super().handle(*args, **options)

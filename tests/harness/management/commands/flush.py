@@ -8,10 +8,12 @@ the tests stays refused. Emptied tables start their ids again, so the users cach
 are dropped too.
 """
 
+import time
 from typing import Any
 
+from django.core.management.base import CommandError
 from django.core.management.commands import flush
-from django.db import connections
+from django.db import OperationalError, connections
 
 from ims_portal.accounts.user_cache import forget_everyone
 
@@ -25,7 +27,17 @@ class Command(flush.Command):
         with connection.cursor() as cursor:
             cursor.execute("SET session_replication_role = replica")
         try:
-            return super().handle(**options)
+            # A worker or live server of the test that just ended may still hold a lock on
+            # a table (a last poll, an object check): PostgreSQL then names one of the two a
+            # deadlock's victim, and the flush, tried again a moment later, goes through.
+            for attempt in range(5):
+                try:
+                    return super().handle(**options)
+                except CommandError as error:
+                    if attempt == 4 or not isinstance(error.__cause__, OperationalError):
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+            return None
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("RESET session_replication_role")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -66,11 +67,19 @@ def _send_submit(export: Export) -> bool:
 # `submitting` and does nothing; the reconciler hands it to a person as `unknown`. A
 # message that itself kills its worker would come back each time; neither task holds
 # anything large enough for that.
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def submit_export(export_id: int) -> None:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def submit_export(self: Task[Any, None], export_id: int) -> None:
     """Send the export POST for a queued export, exactly once."""
     export = Export.objects.filter(pk=export_id).first()
-    if export is None or export.status != Status.QUEUED:
+    if export is None:
+        return
+    if export.status != Status.QUEUED:
+        if _redelivered(self) and export.status in Status.FOLLOWED and export.next_poll_at:
+            # The process that sent the POST died after saving `submitted` and before
+            # sending the first poll. Sending it again costs nothing: a second message for
+            # the same `next_poll_at` finds the row moved on and does nothing.
+            log.info("export %s: redelivered submit: sending its poll again", export.pk)
+            schedule_poll(export.pk, export.next_poll_at)
         return
     try:
         export.transition(
@@ -135,6 +144,11 @@ def submit_export(export_id: int) -> None:
         )
         return
     schedule_poll(export.pk, due)
+
+
+def _redelivered(task: Task[Any, Any]) -> bool:
+    """Whether this message came back to the queue (its worker died, or shut down, under it)."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
 
 
 def schedule_poll(export_id: int, due: datetime) -> None:

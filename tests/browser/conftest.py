@@ -34,11 +34,20 @@ def start_export(page, image: str = seed.SMALL_CENTOS, file_name: str | None = N
     """Fill in and send the new-export form (already open on `page`) as a person does, a
     normal qcow2 export to the seeded bucket; land on the export's page."""
     page.check(f"#image-{image}")
+    # Choosing an image reloads the bucket picker: a person types once it has come.
+    settled(page)
     page.fill("#id_bucket", "ims-exports")
     page.fill("#id_file_name", file_name or f"browser-{uuid.uuid4().hex[:8]}.qcow2")
     page.select_option("#id_file_format", "qcow2")
+    settled(page)
     page.click("button.primary")
     page.wait_for_selector("#export-status")
+
+
+def settled(page) -> None:
+    """Wait until no htmx request of the page is under way (its swaps are done)."""
+    page.wait_for_timeout(450)  # a debounced as-you-type check starts 400 ms after typing
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
 
 def open_page(browser, **context_options: object) -> Iterator[object]:

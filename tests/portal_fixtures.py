@@ -72,12 +72,18 @@ def cloud_settings(simulator, portal_queue) -> Iterator[dict[str, str]]:
 
 
 def start_worker(
-    env: dict[str, str], log: Path, *, concurrency: int = 2, own_group: bool = False
+    env: dict[str, str],
+    log: Path,
+    *,
+    concurrency: int = 2,
+    own_group: bool = False,
+    app: str = "ims_portal",
 ) -> subprocess.Popen:
     """A `celery worker` process; with `own_group`, the leader of its own process group
-    (as a service manager runs it), so a test can signal it and its pool at once."""
+    (as a service manager runs it), so a test can signal it and its pool at once. `app`
+    names the module holding the Celery app (a fault test may load one that wraps it)."""
     command = [
-        sys.executable, "-m", "celery", "-A", "ims_portal", "worker",
+        sys.executable, "-m", "celery", "-A", app, "worker",
         "--loglevel", "INFO", "--concurrency", str(concurrency), "--without-mingle",
         "--without-gossip", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
     ]  # fmt: skip

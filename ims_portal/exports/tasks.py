@@ -74,12 +74,7 @@ def submit_export(self: Task[Any, None], export_id: int) -> None:
     if export is None:
         return
     if export.status != Status.QUEUED:
-        if _redelivered(self) and export.status in Status.FOLLOWED and export.next_poll_at:
-            # The process that sent the POST died after saving `submitted` and before
-            # sending the first poll. Sending it again costs nothing: a second message for
-            # the same `next_poll_at` finds the row moved on and does nothing.
-            log.info("export %s: redelivered submit: sending its poll again", export.pk)
-            schedule_poll(export.pk, export.next_poll_at)
+        _resend_next_step_if_redelivered(self, export.pk)
         return
     try:
         export.transition(
@@ -143,12 +138,40 @@ def submit_export(self: Task[Any, None], export_id: int) -> None:
             "export %s: job %s was accepted after it stopped being followed", export.pk, job_id
         )
         return
-    schedule_poll(export.pk, due)
+    send_next_step(export)
 
 
 def _redelivered(task: Task[Any, Any]) -> bool:
     """Whether this message came back to the queue (its worker died, or shut down, under it)."""
     return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+def send_next_step(export: Export) -> str | None:
+    """Send the message that the row names as the export's next step: its next poll, or the
+    next check of its object. Return which, or None when nothing is due."""
+    if export.status in Status.FOLLOWED and export.next_poll_at is not None:
+        schedule_poll(export.pk, export.next_poll_at)
+        return "poll"
+    if export.is_being_verified and export.verify_due_at is not None:
+        schedule_verify(export.pk, export.verify_due_at)
+        return "object check"
+    return None
+
+
+def _resend_next_step_if_redelivered(task: Task[Any, Any], export_id: int) -> None:
+    """For a message that found its export moved on: if it was handed out again, send the
+    export's next step again.
+
+    The process that ran it first may have died between saving the row and sending that
+    step (a SIGTERM to the whole process group, the OOM killer), and with the reconciler
+    not running nothing else would send it. If it was sent, the two messages name the same
+    step: the first to run writes, the other finds the row moved on and does nothing.
+    """
+    if not _redelivered(task):
+        return
+    export = Export.objects.filter(pk=export_id).first()
+    if export is not None and (step := send_next_step(export)):
+        log.info("export %s: redelivered %s: sent its next %s again", export_id, task.name, step)
 
 
 def schedule_poll(export_id: int, due: datetime) -> None:
@@ -157,8 +180,8 @@ def schedule_poll(export_id: int, due: datetime) -> None:
     poll_export.apply_async((export_id, due.isoformat()), countdown=countdown)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def poll_export(export_id: int, due: str) -> None:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def poll_export(self: Task[Any, None], export_id: int, due: str) -> None:
     """Ask the cloud about the export's job, record it, and poll again unless it ended.
 
     `due` names the poll this message was scheduled as. Only the poll matching the row's
@@ -168,6 +191,7 @@ def poll_export(export_id: int, due: str) -> None:
     due_at = datetime.fromisoformat(due)
     export = Export.objects.followed().filter(pk=export_id, next_poll_at=due_at).first()
     if export is None:
+        _resend_next_step_if_redelivered(self, export_id)
         return
     metrics.POLL_LATENESS.observe(max(0.0, (timezone.now() - due_at).total_seconds()))
     try:
@@ -176,13 +200,9 @@ def poll_export(export_id: int, due: str) -> None:
         return  # another poll, the reconciler or a person wrote first
     if export.is_terminal:
         log.info("export %s: %s", export.pk, export.status)
-        if export.is_being_verified and export.verify_due_at is not None:
-            schedule_verify(export.pk, export.verify_due_at)
-        return
     # Every write of a followed export names its next poll; should one ever not, the
     # reconciler re-arms it.
-    if export.next_poll_at is not None:
-        schedule_poll(export.pk, export.next_poll_at)
+    send_next_step(export)
 
 
 def _follow(export: Export) -> None:
@@ -206,8 +226,8 @@ def schedule_verify(export_id: int, due: datetime) -> None:
     verify_export.apply_async((export_id, due.isoformat()), countdown=countdown)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def verify_export(export_id: int, due: str) -> None:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def verify_export(self: Task[Any, None], export_id: int, due: str) -> None:
     """Read the metadata of a succeeded export's object in OBS and record it as evidence
     (`verification.record`), checking again later where that is due.
 
@@ -220,6 +240,7 @@ def verify_export(export_id: int, due: str) -> None:
         verify_due_at=datetime.fromisoformat(due),
     ).first()
     if export is None:
+        _resend_next_step_if_redelivered(self, export_id)
         return
     found: ObjectInfo | CloudError | ConfigurationError | None
     try:
@@ -232,8 +253,7 @@ def verify_export(export_id: int, due: str) -> None:
     except TransitionConflict:
         return  # another check wrote first
     log.info("export %s: object %s: %s", export.pk, export.bucket_url, export.verification)
-    if export.is_being_verified and export.verify_due_at is not None:
-        schedule_verify(export.pk, export.verify_due_at)
+    send_next_step(export)
 
 
 def submitting_timeout() -> float:

@@ -118,6 +118,10 @@ class ProgressSerializer(serializers.Serializer[dict[str, Any]]):
     remaining_seconds = serializers.IntegerField(
         allow_null=True, help_text="the time-left estimate; null while there is none"
     )
+    remaining_text = serializers.CharField(
+        help_text='the time left in the page\'s words ("about 3 min left", "finishing…"); '
+        "empty once the export has ended"
+    )
     estimate_from_past_exports_only = serializers.BooleanField()
 
 
@@ -218,6 +222,7 @@ def export_data(export: Export, *, history: bool = False) -> dict[str, Any]:
             "remaining_seconds": int(progress.remaining.total_seconds())
             if progress.remaining is not None
             else None,
+            "remaining_text": progress.time_left,
             "estimate_from_past_exports_only": export.eta_prior_only,
         },
         "error": {

@@ -20,9 +20,8 @@ def describe(export: dict[str, Any]) -> str:
     parts = [f"export #{export['id']}: {export['status_label'].lower()}"]
     if progress.get("percent") is not None and export.get("in_flight"):
         parts.append(f"{progress['percent']}%")
-    remaining = progress.get("remaining_seconds")
-    if export.get("in_flight") and remaining is not None:
-        parts.append(f"about {_duration(remaining)} left")
+    if export.get("in_flight") and progress.get("remaining_text"):
+        parts.append(progress["remaining_text"])
     if progress.get("stalled"):
         parts.append("no change for a while")
     line = ", ".join(parts)
@@ -30,13 +29,6 @@ def describe(export: dict[str, Any]) -> str:
     if not export.get("in_flight") and error.get("message"):
         line += f" — {error['message']}"
     return line
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 90:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    return f"{minutes} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
 def follow(fetch: Fetch, interval: float, out: TextIO | None = None) -> dict[str, Any]:
@@ -74,13 +66,12 @@ def _with_bar(fetch: Fetch, interval: float, out: TextIO) -> dict[str, Any]:
         while True:
             progress = export.get("progress") or {}
             percent = progress.get("percent")
-            remaining = progress.get("remaining_seconds")
             bar.update(
                 task,
                 description=export["status_label"],
                 total=100 if percent is not None else None,
                 completed=percent or 0,
-                left=f"about {_duration(remaining)} left" if remaining is not None else "",
+                left=progress.get("remaining_text", ""),
             )
             if not export["in_flight"]:
                 bar.update(task, left="")

@@ -91,6 +91,8 @@ class Progress:
     remaining: timedelta | None
     # When the shown estimate runs out: what the page marks up, the same between two polls.
     ends_at: datetime | None
+    # The time left in words, as the page, the API and the command line all say it.
+    time_left: str
     stalled: bool
 
     @property
@@ -160,6 +162,7 @@ def progress_of(export: Export, now: datetime | None = None) -> Progress:
     alone, so every part of one page agrees."""
     now = now or timezone.now()
     percent, basis = percent_of(export)
+    remaining = None if export.is_terminal else remaining_time(export, now)
     note = REFUSED_NOTE if export.is_rejected else HALT_NOTES.get(export.tone, "")
     return Progress(
         phase=phase_of(export),
@@ -171,10 +174,24 @@ def progress_of(export: Export, now: datetime | None = None) -> Progress:
         show_bar=not export.is_rejected and (export.is_in_flight or percent is not None),
         halt_note=note,
         elapsed=export.elapsed(now),
-        remaining=None if export.is_terminal else remaining_time(export, now),
+        remaining=remaining,
         ends_at=None if export.is_terminal else estimate_ends(export),
+        time_left=time_left_words(export, remaining),
         stalled=is_stalled(export, now),
     )
+
+
+def time_left_words(export: Export, remaining: timedelta | None) -> str:
+    """The time an export in flight has left, in words ("about 3 min left"); empty for one
+    that has ended. `remaining` is `remaining_time`'s answer."""
+    if not export.is_in_flight:
+        return ""
+    if remaining is None:
+        # Polled, and still no percentage from the cloud to estimate from.
+        return (
+            "time left unknown" if export.poll_count and export.progress is None else "estimating…"
+        )
+    return f"{eta.describe(remaining.total_seconds())} left" if remaining else "finishing…"
 
 
 def remaining_time(export: Export, now: datetime) -> timedelta | None:

@@ -29,11 +29,18 @@ class WebhookForm(forms.Form):
         label="Receiver URL",
         max_length=2000,
         assume_scheme="https",
-        help_text="An https address on the internet; each POST is signed (see the docs).",
         widget=forms.URLInput(attrs={"placeholder": "https://hooks.example.com/ims-portal"}),
     )
     events = event_field("Nothing ticked: the webhook receives only test events.")
     active = forms.BooleanField(label="Active", required=False, initial=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read per form, not at import: where receivers may be is an operator's setting.
+        self.fields["url"].help_text = (
+            f"An https address {targets.where_receivers_may_be()}; "
+            "each POST is signed (see the docs)."
+        )
 
     def clean_url(self) -> str:
         url: str = self.cleaned_data["url"]

@@ -47,6 +47,13 @@ class Target:
         return host if self.port == SCHEMES[self.scheme] else f"{host}:{self.port}"
 
 
+def where_receivers_may_be() -> str:
+    """Where this portal delivers webhooks to, in the settings page's words."""
+    if settings.NOTIFY_WEBHOOK_ALLOW_PRIVATE:
+        return "on the internet or on the company network"
+    return "on the internet"
+
+
 def is_public(address: IPAddress) -> bool:
     """An address on the public internet: not the portal's own or its network's."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

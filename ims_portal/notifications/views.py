@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 from ims_portal.accounts.access import exporter_required
 from ims_portal.audit.models import Action
 from ims_portal.audit.trail import Target, record
-from ims_portal.notifications import outbox
+from ims_portal.notifications import outbox, targets
 from ims_portal.notifications.forms import EmailSettingsForm, WebhookForm
 from ims_portal.notifications.models import (
     Channel,
@@ -117,7 +117,10 @@ def _page(
         "email_form": email_form,
         "email_log": _log_context(request, email),
         "webhooks": webhooks,
-        "add_form": add_form or WebhookForm(prefix="new"),
+        # A new webhook starts with the events a user gets by e-mail before choosing.
+        "add_form": add_form
+        or WebhookForm(prefix="new", initial={"events": sorted(Event.DEFAULT)}),
+        "receivers_may_be": targets.where_receivers_may_be(),
     }
     return TemplateResponse(request, "notifications/settings.html", context, status=status)
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from ims_portal.audit import exporting
 from ims_portal.audit.models import Action, AuditEvent, Outcome
 from ims_portal.exports.models import Export, Status
+from ims_portal.exports.progress import progress_of
 from ims_portal.simulator import seed
 from tests.api.conftest import problem
 
@@ -152,6 +153,8 @@ def test_the_detail_has_progress_time_left_and_the_status_history(api_as, alice,
     assert data["progress"]["basis"] == "cloud"
     assert data["progress"]["phase"] == "Running"
     assert "remaining_seconds" in data["progress"]
+    # The page's own words, so that a script or the command line says what the page says.
+    assert data["progress"]["remaining_text"] == progress_of(export).time_left
     assert [(s["from_status"], s["to_status"]) for s in data["status_history"]] == [
         ("queued", "submitting"),
         ("submitting", "submitted"),

@@ -61,8 +61,11 @@ def test_the_time_left_follows_the_clouds_percentage(alice, make_export):
     progress = progress_of(Export.objects.get(pk=export.pk), now)
     assert progress.phase == 3 and progress.percent == 25 and progress.from_cloud
     assert progress.remaining == timedelta(minutes=30)
+    assert progress.time_left == "about 30 min left"
     later = progress_of(Export.objects.get(pk=export.pk), now + timedelta(minutes=1))
     assert later.remaining == timedelta(minutes=29)  # a page view counts it down
+    ran_out = progress_of(Export.objects.get(pk=export.pk), now + timedelta(minutes=45))
+    assert ran_out.remaining == timedelta(0) and ran_out.time_left == "finishing…"
 
 
 def past(make_export, owner, gib: float, seconds: float, ago: float = 300, **fields) -> Export:
@@ -218,6 +221,7 @@ def test_while_no_line_can_be_fitted_the_time_left_comes_from_past_throughput(al
 def test_with_no_history_and_no_percentage_the_time_left_is_unknown(alice, make_export):
     export = make_export(alice, status=Status.SUBMITTED, submitted_at=timezone.now())
     assert progress_of(export).remaining is None
+    assert progress_of(export).time_left == "estimating…"
 
 
 def test_an_ended_export_shows_done_and_no_time_left(alice, make_export):
@@ -233,4 +237,5 @@ def test_an_ended_export_shows_done_and_no_time_left(alice, make_export):
     )
     progress = progress_of(Export.objects.get(pk=export.pk))
     assert progress.phase == 4 and progress.percent == 100 and progress.remaining is None
+    assert progress.time_left == ""
     assert [state for _, state in progress.phases] == ["done"] * 4 + ["current"]

@@ -29,6 +29,22 @@ def test_before_anything_is_saved_the_page_shows_the_default(as_alice):
     ticked = set(re.findall(r'name="events" value="([^"]+)"[^>]*checked', page))
     assert ticked == set(Event.DEFAULT)  # every end, not stalls
     assert 'id="no-webhooks"' in page
+    # A new webhook starts with the same events ticked.
+    ticked = set(re.findall(r'name="new-events" value="([^"]+)"[^>]*checked', page))
+    assert ticked == set(Event.DEFAULT)
+
+
+@pytest.mark.parametrize(
+    ("allow_private", "words"),
+    [(False, "on the internet."), (True, "on the internet or on the company network.")],
+)
+def test_the_page_says_where_receivers_may_be_as_the_operator_set_it(
+    as_alice, settings, allow_private, words
+):
+    settings.NOTIFY_WEBHOOK_ALLOW_PRIVATE = allow_private
+    page = as_alice.get(reverse("notifications:settings")).content.decode()
+    assert f"Receivers must be {words}" in page
+    assert f"An https address {words[:-1]};" in page
 
 
 def test_saving_the_email_settings_replaces_the_default_and_is_audited(as_alice, alice):

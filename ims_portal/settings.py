@@ -568,6 +568,7 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "ims_portal.audit.log_filters.RequestIdFilter"},
         "once_a_minute": {"()": "ims_portal.audit.log_filters.OnceAMinuteFilter"},
+        "routine_tasks": {"()": "ims_portal.audit.log_filters.RoutineTaskFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -577,7 +578,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "routine_tasks"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},

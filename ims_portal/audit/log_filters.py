@@ -54,3 +54,29 @@ class OnceAMinuteFilter(logging.Filter):
             record.exc_text = None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+class RoutineTaskFilter(logging.Filter):
+    """Drops Celery's INFO lines about the housekeeping tasks that beat sends more often
+    than once a minute (the sending, the receiving, the success): three lines every few
+    seconds would bury what an operator reads the log for. Their warnings and errors, and
+    every line the tasks log themselves, still pass."""
+
+    CHATTY_LOGGERS = frozenset({"celery.beat", "celery.worker.strategy", "celery.app.trace"})
+    OFTEN = 60.0  # seconds between runs, below which a task is routine
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        from django.conf import settings  # configured by now: logging is set up from it
+
+        self.routine = tuple(
+            entry["task"]
+            for entry in settings.CELERY_BEAT_SCHEDULE.values()
+            if isinstance(entry["schedule"], int | float) and entry["schedule"] < self.OFTEN
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.name not in self.CHATTY_LOGGERS:
+            return True
+        message = record.getMessage()
+        return not any(task in message for task in self.routine)

@@ -13,13 +13,11 @@ import time
 import pytest
 from django.db import connection
 
-from ims_portal.celery import app
 from ims_portal.exports.models import Export, Status, Verification
 from ims_portal.exports.tasks import submit_export
 from ims_portal.simulator import seed
 from tests.integration.processes import (
     export_posts_by_destination,
-    private_queue,
     signal_group,
     start_beat,
     statuses,
@@ -31,15 +29,6 @@ pytestmark = [
     pytest.mark.faults,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def queue(cloud_settings):
-    """This test's own queue, for the tasks this process sends and the worker's."""
-    name, before = private_queue(), app.conf.task_default_queue
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = before
 
 
 def exports_of_bulk_images(make_export, owner, count: int, prefix: str) -> list[Export]:

@@ -7,9 +7,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 USER_AGENT = "ims-portal-cli/1"
 TIMEOUT = 30.0
+# A kept-alive connection that the server closed while the command slept between two polls
+# fails the next request before it reaches the portal (gunicorn closes idle ones after a
+# few seconds); such a request, or one refused while the portal restarts, is sent again.
+# POST too: the only one the command sends, a new export, always carries an
+# Idempotency-Key, so a second copy lands on the same export.
+RETRIES = Retry(
+    total=4,
+    connect=4,
+    read=2,
+    status=0,
+    backoff_factor=0.5,
+    allowed_methods=frozenset({"GET", "HEAD", "POST"}),
+    raise_on_status=False,
+)
 
 
 @dataclass
@@ -38,6 +54,8 @@ class Portal:
     def __init__(self, url: str, token: str) -> None:
         self.base = f"{url}/api/v1"
         self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(max_retries=RETRIES))
+        self.session.mount("https://", HTTPAdapter(max_retries=RETRIES))
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
@@ -51,9 +69,9 @@ class Portal:
             "GET", path, params={k: v for k, v in params.items() if v not in (None, "")}
         )
 
-    def post(self, path: str, body: dict[str, Any], idempotency_key: str | None = None) -> Any:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._call("POST", path, json=body, headers=headers)
+    def post(self, path: str, body: dict[str, Any], idempotency_key: str) -> Any:
+        """POST `body`; the key makes a copy sent again (`RETRIES`) land on the same thing."""
+        return self._call("POST", path, json=body, headers={"Idempotency-Key": idempotency_key})
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Min
 from django.http import (
     Http404,
     HttpRequest,
@@ -26,11 +25,11 @@ from django.views.decorators.http import require_GET
 
 from ims_portal.accounts.access import role_required
 from ims_portal.accounts.roles import AUDITOR
-from ims_portal.audit import checkpointing, exporting, file_check, keys, signing
+from ims_portal.audit import checkpointing, exporting, file_check, keys, retention, signing
 from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.checkpoints import CheckpointError, staleness
 from ims_portal.audit.forms import AuditFilterForm
-from ims_portal.audit.models import Action, AuditEvent, AuditEventQuerySet
+from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import record
 from ims_portal.pages import BoundedPaginator, is_fragment_request, query_without_page
 
@@ -157,7 +156,7 @@ def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> Str
     cut = AuditEvent.objects.filter(pk__lte=marker.pk)
     if set(described) <= RANGE_FILTERS:
         header["scope"] = file_check.COMPLETE
-        header["range"], events = _complete_range(filters.apply(cut))
+        header["range"], events = retention.complete_range(filters.apply(cut))
     else:
         header["scope"] = file_check.FILTERED
         events = filters.apply(cut)
@@ -173,25 +172,3 @@ def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> Str
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     response["X-Audit-Chain-Head"] = f"{marker.pk}:{marker.hash}"
     return response
-
-
-def _complete_range(
-    in_range: AuditEventQuerySet,
-) -> tuple[dict[str, Any], AuditEventQuerySet]:
-    """The run of the chain from the first to the last event in the range, and what the
-    metadata says about it. Every event between the two is in the file, whatever its time
-    stamp, so the file is one unbroken run even where clocks disagreed."""
-    ends = in_range.aggregate(first=Min("id"), last=Max("id"))
-    if ends["first"] is None:
-        return {"count": 0, "first": None, "last": None}, in_range.none()
-    run = AuditEvent.objects.filter(pk__gte=ends["first"], pk__lte=ends["last"])
-    first = AuditEvent.objects.values("prev_hash").get(pk=ends["first"])
-    last = AuditEvent.objects.values("hash").get(pk=ends["last"])
-    position = AuditEvent.objects.filter(pk__lt=ends["first"]).count() + 1
-    count = run.count()
-    described = {
-        "count": count,
-        "first": {"position": position, "id": ends["first"], "prev_hash": first["prev_hash"]},
-        "last": {"position": position + count - 1, "id": ends["last"], "hash": last["hash"]},
-    }
-    return described, run

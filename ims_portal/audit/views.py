@@ -129,8 +129,9 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     The export is recorded first; that event is the chain head the file names, and only
     events up to it are written, so the file is one consistent cut of the trail. A file of
     the whole trail or of a time range is complete: one unbroken run of the chain, whose
-    first and last positions and count its signed metadata states; any other filter makes
-    a filtered file, whose rows are checked one by one.
+    first and last positions and count its signed metadata states (and, when it starts at
+    the oldest online event, which archive file holds the events before it); any other
+    filter makes a filtered file, whose rows are checked one by one.
     """
     if fmt not in exporting.CONTENT_TYPES:
         raise Http404("No such format.")
@@ -157,6 +158,11 @@ def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> Str
     if set(described) <= RANGE_FILTERS:
         header["scope"] = file_check.COMPLETE
         header["range"], events = retention.complete_range(filters.apply(cut))
+        base = retention.online_base()
+        first = header["range"]["first"]
+        if base.archive and first and first["position"] == base.position + 1:
+            # The range reached back past the oldest online event: say where the rest is.
+            header["archived"] = {"through_position": base.position, "file": base.archive.file}
     else:
         header["scope"] = file_check.FILTERED
         events = filters.apply(cut)

@@ -22,7 +22,7 @@ from ims_portal.audit.management.commands import audit_archive
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import SYSTEM, Target, record
 from ims_portal.audit.verify_offline import main as verify_offline_main
-from tests.audit.helpers import only, public_key_file, verify
+from tests.audit.helpers import download_to, only, public_key_file, verify
 from tests.audit.test_checkpoints import checkpoint
 from tests.audit.test_verify_audit import as_attacker, fill
 
@@ -290,3 +290,22 @@ def test_a_failed_removal_leaves_the_file_and_record_and_the_next_run_finishes_i
     passed, output = verify()
     assert passed, output
     assert "The online trail starts at chain position 3" in output
+
+
+def test_a_download_after_an_archive_starts_where_it_ends_and_says_so(
+    as_carol, tmp_path, checkpoint_file
+):
+    events = fill(4)
+    archive(tmp_path / "archive", "--before", cut_after(events[1]))
+    archived = only(Action.AUDIT_ARCHIVED).details
+    through = archived["archived"]["last"]["position"]  # carol's sign-in came first
+    path = download_to(as_carol, tmp_path / "all.csv")
+    header, rows = exporting.read(path.read_text().splitlines(keepends=True))
+    assert header["range"]["first"]["position"] == through + 1
+    assert header["archived"] == {"through_position": through, "file": archived["file"]}
+    assert [row["id"] for row in rows][:2] == [events[2].pk, events[3].pk]
+    checkpoint()
+    passed, output = offline(path, checkpoint_file, tmp_path)
+    assert passed, output
+    passed, output = verify("--file", str(path))
+    assert passed, output

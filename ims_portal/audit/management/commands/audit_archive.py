@@ -88,6 +88,8 @@ class Command(BaseCommand):
         now = timezone.now()
         if given is None:
             days = settings.AUDIT_ONLINE_DAYS
+            if days is not None and days < 0:
+                raise CommandError(f"AUDIT_ONLINE_DAYS={days}: a number of days, 0 or more.")
             return None if days is None else now - timedelta(days=days)
         try:
             moment = datetime.fromisoformat(given)

@@ -6,10 +6,17 @@ report the first thing that does not hold.
   its rotated predecessors): it is no shorter than any checkpoint says, the event at each
   checkpoint's position carries the hash it recorded, the checkpoints themselves are signed
   and chained without a gap, and the newest is no older than twice its interval.
+  Once old events are archived (`manage.py audit_archive`), the walk starts at the last
+  hash of the newest sealed archive record instead of the chain's start; every record's
+  seal is checked, and each must run on from the one before. An oldest online event that
+  follows neither the chain's start nor such a record means rows were removed without an
+  archive, and fails.
 - `--checkpoints C [C ...]`: hold the trail to these checkpoint files instead.
 - `--file F`: also check an exported CSV or JSON Lines file: its signed metadata, each row
   against its hash and against the trail, no row missing, duplicated or reordered in a
   complete file, and its chain head still in the chain.
+  An archive file the trail recorded (same SHA-256) is checked on its own and held to its
+  record, its rows being no longer online.
 - `--file F --checkpoints C`: the offline check. Nothing is read from the database: the
   file is held to the checkpoints alone (as `python -m ims_portal.audit.verify_offline`).
 

@@ -31,7 +31,9 @@ Why the rows are removed the way they are (migration 0009's trigger):
   hash of a sealed archive record, which must itself be in the unbroken chain. Rows deleted
   any other way, or more rows than were archived, break that link and are reported.
 - One transaction (`SET LOCAL`, then one DELETE of everything the archive covers): all of
-  the range goes, or none of it, and the chain's writers are never held up by it.
+  the range goes, or none of it, and the chain's writers are never held up by it. The
+  trigger checks each row, not that the whole range goes; an owner removing only part of a
+  covered range by hand loses nothing (the file holds it), but `verify_audit` then fails.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Max, Min
 
 from ims_portal.audit import db_roles, signing
@@ -252,8 +254,3 @@ def remove_archived(archive: Archive) -> int:
         cursor.execute("DELETE FROM audit_event WHERE id <= %s", [through])
         return int(cursor.rowcount)
 
-
-def owner_is_default() -> bool:
-    """Whether rows are removed through the portal's own connection (no
-    DATABASE_MIGRATE_URL): fine in development, refused for an application role."""
-    return db_roles.owner_alias() == DEFAULT_DB_ALIAS

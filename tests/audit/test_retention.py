@@ -296,7 +296,11 @@ def test_a_download_after_an_archive_starts_where_it_ends_and_says_so(
     as_carol, tmp_path, checkpoint_file
 ):
     events = fill(4)
+    earlier = download_to(as_carol, tmp_path / "earlier.csv")
     archive(tmp_path / "archive", "--before", cut_after(events[1]))
+    passed, output = verify("--file", str(earlier))
+    assert not passed
+    assert "was archived (it is older than the oldest online event)" in output
     archived = only(Action.AUDIT_ARCHIVED).details
     through = archived["archived"]["last"]["position"]  # carol's sign-in came first
     path = download_to(as_carol, tmp_path / "all.csv")

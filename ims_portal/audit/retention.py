@@ -253,4 +253,3 @@ def remove_archived(archive: Archive) -> int:
             )
         cursor.execute("DELETE FROM audit_event WHERE id <= %s", [through])
         return int(cursor.rowcount)
-

@@ -218,11 +218,11 @@ class Command(BaseCommand):
         for archive in archives:
             state = "removed from" if archive.last_position <= base.position else "still in"
             self.stdout.write(f"Archived ({state} the online trail): {archive.describe()}.")
-        if base.position:
+        if base.archive is not None:
             older = [c for c in found or [] if 0 < c.size <= base.position]
             self.stdout.write(
                 f"The online trail starts at chain position {base.position + 1}, after the "
-                f"archived events (signed archive record event #{base.archive.event_id if base.archive else '-'}); "
+                f"events the signed archive record event #{base.archive.event_id} names; "
                 f"{len(older)} checkpoints name archived events: check the archive files "
                 "against them (verify_audit --file ARCHIVE --checkpoints ...)."
             )

@@ -533,6 +533,10 @@ AUDIT_CHECKPOINT_PATH = env.str(
 )
 AUDIT_CHECKPOINT_ROTATE_BYTES = env.int("AUDIT_CHECKPOINT_ROTATE_BYTES", default=10_000_000)
 AUDIT_CHECKPOINT_SYSLOG = env.str("AUDIT_CHECKPOINT_SYSLOG", default="")
+# How many days audit events stay in the database before `manage.py audit_archive` (run from
+# cron, as the tables' owner) moves them to a signed archive file. Unset: they stay online
+# forever and the command archives only what `--before` names.
+AUDIT_ONLINE_DAYS = env.int("AUDIT_ONLINE_DAYS", default=None)
 # Beat's entry for the checkpoints, kept here with the audit settings rather than in the
 # broker section above.
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {

@@ -117,6 +117,14 @@ def test_the_audit_key_and_checkpoint_commands_run_in_a_development_checkout(dev
     verified = manage("verify_audit", **signed)
     assert verified.returncode == 0, verified.stderr
     assert "1 checkpoints (signed, chained" in verified.stdout
+    kept = manage("audit_archive", "--to", str(tmp_path / "archive"), **signed)
+    assert kept.returncode == 0, kept.stderr
+    assert "AUDIT_ONLINE_DAYS is not set and no --before given" in kept.stdout
+    old = manage(
+        "audit_archive", "--to", str(tmp_path / "archive"), "--before", "2000-01-01", **signed
+    )
+    assert old.returncode == 0, old.stderr
+    assert "No online event before 2000-01-01T00:00:00.000000+00:00" in old.stdout
     grants = manage("audit_grants", "--role", "ims_app", **signed)
     assert grants.returncode == 1  # SQLite has no roles: said in one line
     assert "PostgreSQL's" in one_line_error(grants)

@@ -2,9 +2,11 @@
 every AUDIT_CHECKPOINT_EVERY seconds, also when nothing happened) and on demand
 (`manage.py audit_checkpoint`).
 
-Each checkpoint records the trail's size and head as one consistent cut: both come from one
-SQL statement, and events commit in chain order (trail.py's writer lock), so the newest
-event counted is the one at position `size`.
+Each checkpoint records the trail's size and head as one consistent cut: the online count,
+head and oldest row come from one SQL statement, and events commit in chain order
+(trail.py's writer lock), so the newest event counted is the one at position `size`. The
+size is a chain position, not a row count: it includes the events archived before the
+oldest online row (`retention.py`), so a checkpoint means the same after an archive.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from ims_portal.audit import checkpoint_sinks, checkpoints, keys
+from ims_portal.audit import checkpoint_sinks, checkpoints, keys, retention
 from ims_portal.audit.chain import GENESIS
 from ims_portal.audit.models import AuditEvent
 
@@ -30,13 +32,31 @@ def sink() -> checkpoint_sinks.FileSink:
 
 
 def trail_head() -> tuple[int, int | None, str]:
-    """The trail's size, and its newest event's id and hash, from one snapshot."""
-    cut = AuditEvent.objects.aggregate(size=Count("id"), head_id=Max("id"))
-    head_id = cut["head_id"]
-    if head_id is None:
-        return 0, None, GENESIS
-    head_hash = AuditEvent.objects.filter(pk=head_id).values_list("hash", flat=True).get()
-    return int(cut["size"]), int(head_id), head_hash
+    """The trail's size (the chain position of its head), and its newest event's id and
+    hash, from one snapshot. `retention.ArchiveError` when the oldest online row follows
+    neither the chain's start nor a recorded archive."""
+    for _attempt in range(retention.READ_ATTEMPTS):
+        cut = AuditEvent.objects.aggregate(size=Count("id"), head_id=Max("id"), first=Min("id"))
+        head_id = cut["head_id"]
+        if head_id is None:
+            return retention.online_base().position, None, GENESIS
+        ends = AuditEvent.objects.filter(pk__in=[cut["first"], head_id])
+        rows = {
+            pk: (prev_hash, event_hash)
+            for pk, prev_hash, event_hash in ends.values_list("pk", "prev_hash", "hash")
+        }
+        if len(rows) == len({cut["first"], head_id}):
+            try:
+                base = retention.base_of(
+                    (cut["first"], rows[cut["first"]][0]), retention.recorded_archives()
+                )
+            except retention.ArchiveError:
+                if AuditEvent.objects.filter(pk=cut["first"]).exists():
+                    raise
+            else:
+                return base.position + int(cut["size"]), int(head_id), rows[head_id][1]
+        # An archive removed rows since the count: count again.
+    raise retention.ArchiveError("the trail kept changing under an archive: try again")
 
 
 def write_checkpoint() -> checkpoints.Checkpoint:

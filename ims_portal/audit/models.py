@@ -4,7 +4,8 @@ Shaped like NetBox's `ObjectChange`: a nullable actor plus a copy of who they we
 time (so the record survives renames), a target named by type, id and label, an action
 choice, JSON details, and the request id stamped by the middleware. Unlike `ObjectChange`,
 rows are never updated or deleted: the model and its queryset refuse, and on PostgreSQL a
-trigger (migration 0002) refuses too. Every row carries the hash of its canonical content
+trigger (migrations 0002 and 0009) refuses too, but for the oldest rows an archive covers
+(`retention.py`). Every row carries the hash of its canonical content
 and the previous row's hash (see `chain.py`); `trail.record` is the one writer.
 """
 
@@ -53,6 +54,7 @@ class Action(models.TextChoices):
     AUDIT_SEARCHED = "audit.searched", "Audit trail searched"
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     AUDIT_EVIDENCE = "audit.evidence", "Evidence pack of an export downloaded"
+    AUDIT_ARCHIVED = "audit.archived", "Oldest audit events archived to a signed file"
     NOTIFY_SUBSCRIBED = "notify.subscribed", "Notification subscription added"
     NOTIFY_CHANGED = "notify.changed", "Notification subscription changed"
     NOTIFY_UNSUBSCRIBED = "notify.unsubscribed", "Notification subscription removed"

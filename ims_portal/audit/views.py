@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Min
 from django.http import (
     Http404,
     HttpRequest,
@@ -26,11 +25,11 @@ from django.views.decorators.http import require_GET
 
 from ims_portal.accounts.access import role_required
 from ims_portal.accounts.roles import AUDITOR
-from ims_portal.audit import checkpointing, exporting, file_check, keys, signing
+from ims_portal.audit import checkpointing, exporting, file_check, keys, retention, signing
 from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.checkpoints import CheckpointError, staleness
 from ims_portal.audit.forms import AuditFilterForm
-from ims_portal.audit.models import Action, AuditEvent, AuditEventQuerySet
+from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import record
 from ims_portal.pages import BoundedPaginator, is_fragment_request, query_without_page
 
@@ -130,8 +129,9 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     The export is recorded first; that event is the chain head the file names, and only
     events up to it are written, so the file is one consistent cut of the trail. A file of
     the whole trail or of a time range is complete: one unbroken run of the chain, whose
-    first and last positions and count its signed metadata states; any other filter makes
-    a filtered file, whose rows are checked one by one.
+    first and last positions and count its signed metadata states (and, when it starts at
+    the oldest online event, which archive file holds the events before it); any other
+    filter makes a filtered file, whose rows are checked one by one.
     """
     if fmt not in exporting.CONTENT_TYPES:
         raise Http404("No such format.")
@@ -157,7 +157,12 @@ def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> Str
     cut = AuditEvent.objects.filter(pk__lte=marker.pk)
     if set(described) <= RANGE_FILTERS:
         header["scope"] = file_check.COMPLETE
-        header["range"], events = _complete_range(filters.apply(cut))
+        header["range"], events = retention.complete_range(filters.apply(cut))
+        base = retention.online_base()
+        first = header["range"]["first"]
+        if base.archive and first and first["position"] == base.position + 1:
+            # The range reached back past the oldest online event: say where the rest is.
+            header["archived"] = {"through_position": base.position, "file": base.archive.file}
     else:
         header["scope"] = file_check.FILTERED
         events = filters.apply(cut)
@@ -173,25 +178,3 @@ def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> Str
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     response["X-Audit-Chain-Head"] = f"{marker.pk}:{marker.hash}"
     return response
-
-
-def _complete_range(
-    in_range: AuditEventQuerySet,
-) -> tuple[dict[str, Any], AuditEventQuerySet]:
-    """The run of the chain from the first to the last event in the range, and what the
-    metadata says about it. Every event between the two is in the file, whatever its time
-    stamp, so the file is one unbroken run even where clocks disagreed."""
-    ends = in_range.aggregate(first=Min("id"), last=Max("id"))
-    if ends["first"] is None:
-        return {"count": 0, "first": None, "last": None}, in_range.none()
-    run = AuditEvent.objects.filter(pk__gte=ends["first"], pk__lte=ends["last"])
-    first = AuditEvent.objects.values("prev_hash").get(pk=ends["first"])
-    last = AuditEvent.objects.values("hash").get(pk=ends["last"])
-    position = AuditEvent.objects.filter(pk__lt=ends["first"]).count() + 1
-    count = run.count()
-    described = {
-        "count": count,
-        "first": {"position": position, "id": ends["first"], "prev_hash": first["prev_hash"]},
-        "last": {"position": position + count - 1, "id": ends["last"], "hash": last["hash"]},
-    }
-    return described, run

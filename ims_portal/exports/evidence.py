@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ims_portal.audit import checkpointing, exporting, keys, signing
+from ims_portal.audit import checkpointing, exporting, keys, retention, signing
 from ims_portal.audit.chain import canonical_time
 from ims_portal.audit.checkpoints import CheckpointError
 from ims_portal.audit.models import Action, AuditEvent
@@ -103,6 +103,7 @@ def _verification(export: Export) -> dict[str, Any]:
 def _events(export: Export) -> list[dict[str, Any]]:
     """The export's audit events as exported rows, each with its chain position (an export
     has a handful of events: one count each)."""
+    base = retention.online_base()
     rows = (
         AuditEvent.objects.for_target("export", export.pk)
         .order_by("id")
@@ -111,7 +112,7 @@ def _events(export: Export) -> list[dict[str, Any]]:
     return [
         {
             **exporting.exported_row(row),
-            "position": AuditEvent.objects.filter(pk__lte=row[0]).count(),
+            "position": retention.chain_position(row[0], base),
         }
         for row in rows
     ]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from io import StringIO
 
 import psycopg
@@ -190,3 +191,75 @@ class _Wrapped:
 
     def cursor(self) -> psycopg.Cursor:
         return self.db.cursor()
+
+
+def test_archiving_as_the_application_role_removes_nothing_and_the_owner_finishes_it(
+    app_role, make_role, tmp_path, checkpoint_file
+):
+    events = [record(SYSTEM, Action.EXPORT_SUBMITTED, job_id=f"job-{n}") for n in range(4)]
+    database = connection.settings_dict["NAME"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{app_role}@127.0.0.1:5432/{database}",
+        "AUDIT_CHECKPOINT_PATH": str(checkpoint_file),
+    }
+    before = (events[1].at + timedelta(microseconds=1)).isoformat()
+    command = [sys.executable, "manage.py", "audit_archive", "--to", str(tmp_path)]
+
+    def run(**more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "--before", before],
+            cwd=ROOT,
+            env={**env, **more},
+            capture_output=True,
+            text=True,
+        )
+
+    as_app = run()
+    assert as_app.returncode == 1
+    assert "could not be removed (permission denied for table audit_event)" in as_app.stderr
+    with admin() as db:
+        (archive_id,) = db.execute(
+            "SELECT id FROM audit_event WHERE action = 'audit.archived'"
+        ).fetchone()
+        assert db.execute("SELECT count(*) FROM audit_event").fetchone()[0] == 5
+
+    # Naming the archive record does not give the application role a right it lacks.
+    name_it = "SELECT set_config('ims_portal.audit_archive', %s, true)"
+    denied = pytest.raises(psycopg.errors.InsufficientPrivilege)
+    with as_role(app_role) as db, denied as refused, db.transaction():
+        db.execute(name_it, [str(archive_id)])
+        db.execute("DELETE FROM audit_event WHERE id <= %s", [events[1].pk])
+    assert "append-only" not in str(refused.value)
+
+    # The owner may remove what the record covers, once it names it, and nothing else.
+    owner = make_role("ims_owner")
+    with admin() as db, db.transaction(force_rollback=True):
+        db.execute(f'ALTER TABLE audit_event OWNER TO "{owner}"')
+        db.execute(f'SET LOCAL ROLE "{owner}"')
+        refused_by_trigger = psycopg.errors.InsufficientPrivilege
+        with pytest.raises(refused_by_trigger, match="append-only"), db.transaction():
+            db.execute("DELETE FROM audit_event WHERE id = %s", [events[0].pk])
+        db.execute(name_it, [str(archive_id)])
+        with pytest.raises(refused_by_trigger, match="append-only"), db.transaction():
+            db.execute("DELETE FROM audit_event WHERE id = %s", [events[2].pk])
+        deleted = db.execute("DELETE FROM audit_event WHERE id <= %s", [events[1].pk])
+        assert deleted.rowcount == 2
+
+    # Run where `migrate` runs, with the owner's connection, it finishes the removal.
+    as_owner = run(DATABASE_MIGRATE_URL=f"postgres://postgres@127.0.0.1:5432/{database}")
+    assert as_owner.returncode == 0, as_owner.stderr
+    assert "Finishing the removal of chain positions 1 to 2" in as_owner.stdout
+    with admin() as db:
+        assert db.execute("SELECT count(*) FROM audit_event").fetchone()[0] == 3
+    verified = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "3 events checked: the audit chain is unbroken." in verified.stdout
+    assert "The online trail starts at chain position 3" in verified.stdout

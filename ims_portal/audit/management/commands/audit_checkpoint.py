@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ims_portal.audit import checkpointing, keys
+from ims_portal.audit import checkpointing, keys, retention
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             checkpoint = checkpointing.write_checkpoint()
-        except keys.NoSigningKey as error:
+        except (keys.NoSigningKey, retention.ArchiveError) as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
             f"Wrote {checkpoint}: head event #{checkpoint.document['head_id']}, "

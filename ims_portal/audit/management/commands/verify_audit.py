@@ -6,10 +6,17 @@ report the first thing that does not hold.
   its rotated predecessors): it is no shorter than any checkpoint says, the event at each
   checkpoint's position carries the hash it recorded, the checkpoints themselves are signed
   and chained without a gap, and the newest is no older than twice its interval.
+  Once old events are archived (`manage.py audit_archive`), the walk starts at the last
+  hash of the newest sealed archive record instead of the chain's start; every record's
+  seal is checked, and each must run on from the one before. An oldest online event that
+  follows neither the chain's start nor such a record means rows were removed without an
+  archive, and fails.
 - `--checkpoints C [C ...]`: hold the trail to these checkpoint files instead.
 - `--file F`: also check an exported CSV or JSON Lines file: its signed metadata, each row
   against its hash and against the trail, no row missing, duplicated or reordered in a
   complete file, and its chain head still in the chain.
+  An archive file the trail recorded (same SHA-256) is checked on its own and held to its
+  record, its rows being no longer online.
 - `--file F --checkpoints C`: the offline check. Nothing is read from the database: the
   file is held to the checkpoints alone (as `python -m ims_portal.audit.verify_offline`).
 
@@ -27,9 +34,10 @@ from typing import Any, cast
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
-from ims_portal.audit import chain, checkpointing, checkpoints, exporting, keys
+from ims_portal.audit import chain, checkpointing, checkpoints, exporting, keys, retention
 from ims_portal.audit.file_check import FileCheck, FileProblem
 from ims_portal.audit.models import AuditEvent
 from ims_portal.audit.verify_offline import load_key
@@ -111,11 +119,15 @@ class Command(BaseCommand):
         return found
 
     def verify_chain(self, found: list[checkpoints.Checkpoint] | None) -> chain.Walk:
-        walk = chain.Walk()
-        anchors = checkpoints.Anchors(found or [])
-        problem: checkpoints.CheckpointError | None = None
+        problem: checkpoints.CheckpointError | retention.ArchiveError | None = None
         # One transaction: the cursor streams in chunks from one snapshot, in constant memory.
         with transaction.atomic():
+            archives = retention.recorded_archives()
+            base = self.online_base(archives)
+            walk = chain.Walk(start=base.hash)
+            anchors = checkpoints.Anchors(found or [], start=base.position + 1)
+            # A recorded archive whose rows are still online names the hash its last has.
+            ends = {a.last_position: a for a in archives if a.last_position > base.position}
             rows = cast(
                 "Generator[tuple[Any, ...]]",
                 AuditEvent.objects.order_by("id")
@@ -127,9 +139,11 @@ class Command(BaseCommand):
                 for row in chain.rows_as_dicts(rows, CHAIN_COLUMNS):
                     if not walk.check(row):
                         break
+                    position = base.position + walk.count
                     try:
-                        anchors.see(walk.count, row["hash"])
-                    except checkpoints.CheckpointError as error:
+                        anchors.see(position, row["hash"])
+                        self.matches_archive(ends.get(position), position, row["hash"])
+                    except (checkpoints.CheckpointError, retention.ArchiveError) as error:
                         problem = error
                         break
         if problem:
@@ -144,9 +158,10 @@ class Command(BaseCommand):
         )
         if walk.head_id is not None:
             self.stdout.write(f"Head: event #{walk.head_id}, hash {walk.head}")
+        self.report_archives(archives, base, found)
         if found:
             try:
-                anchors.end(walk.count)
+                anchors.end(base.position + walk.count)
             except checkpoints.CheckpointError as error:
                 raise CommandError(
                     f"Audit trail does not match its checkpoints: {error}"
@@ -162,6 +177,56 @@ class Command(BaseCommand):
             )
         return walk
 
+    def online_base(self, archives: list[retention.Archive]) -> retention.Base:
+        """Where the online trail must start: the chain's start, or the end of a sealed
+        archive record that runs on from the one before it."""
+        if archives:
+            key = self.public_key()
+            previous: retention.Archive | None = None
+            for archive in archives:
+                try:
+                    archive.check_seal(key)
+                except retention.ArchiveError as error:
+                    raise CommandError(f"Audit archive: {error}.") from error
+                if previous is not None and archive.first.get("prev_hash") != previous.last_hash:
+                    raise CommandError(
+                        f"Audit archive: the archive of event #{archive.event_id} does not run "
+                        f"on from the one of event #{previous.event_id}."
+                    )
+                previous = archive
+        oldest = AuditEvent.objects.order_by("id").values_list("id", "prev_hash").first()
+        try:
+            return retention.base_of(oldest, archives)
+        except retention.ArchiveError as error:
+            raise CommandError(f"Audit chain BROKEN: {error}.") from error
+
+    @staticmethod
+    def matches_archive(archive: retention.Archive | None, position: int, event_hash: str) -> None:
+        if archive is not None and archive.last_hash != event_hash:
+            raise retention.ArchiveError(
+                f"the event at chain position {position} has hash {event_hash[:16]}…, but the "
+                f"archive record event #{archive.event_id} says its file ends there with "
+                f"{archive.last_hash[:16]}…"
+            )
+
+    def report_archives(
+        self,
+        archives: list[retention.Archive],
+        base: retention.Base,
+        found: list[checkpoints.Checkpoint] | None,
+    ) -> None:
+        for archive in archives:
+            state = "removed from" if archive.last_position <= base.position else "still in"
+            self.stdout.write(f"Archived ({state} the online trail): {archive.describe()}.")
+        if base.archive is not None:
+            older = [c for c in found or [] if 0 < c.size <= base.position]
+            self.stdout.write(
+                f"The online trail starts at chain position {base.position + 1}, after the "
+                f"events the signed archive record event #{base.archive.event_id} names; "
+                f"{len(older)} checkpoints name archived events: check the archive files "
+                "against them (verify_audit --file ARCHIVE --checkpoints ...)."
+            )
+
     def verify_file(self, path: Path) -> None:
         try:
             self._verify_file(path)
@@ -173,6 +238,11 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
 
     def _verify_file(self, path: Path) -> None:
+        _, sha256 = retention.file_digest(path)
+        recorded = [a for a in retention.recorded_archives() if a.sha256 == sha256]
+        if recorded:
+            self._verify_archive_file(path, recorded[-1])
+            return
         with path.open(encoding="utf-8", newline="") as lines:
             try:
                 header, rows = exporting.read(lines)
@@ -205,6 +275,28 @@ class Command(BaseCommand):
             )
         )
 
+    def _verify_archive_file(self, path: Path, archive: retention.Archive) -> None:
+        """An archive file the trail recorded (same SHA-256): checked on its own, as its rows
+        are no longer online, and held to its record, which is in the verified chain."""
+        with path.open(encoding="utf-8", newline="") as lines:
+            header, rows = exporting.read(lines)
+            check = FileCheck(str(path), header, self.public_key())
+            for number, row in enumerate(rows, start=1):
+                check.row(number, row)
+            report = check.finish()
+        if header.get("range") != archive.archived:
+            raise CommandError(
+                f"{path}: its range is not the one archive record event #{archive.event_id} names."
+            )
+        for line in report:
+            self.stdout.write(self.style.SUCCESS(line))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{path}: the archive file recorded by event #{archive.event_id} (same SHA-256, "
+                "same range); hold it to the checkpoints with --checkpoints for the rest."
+            )
+        )
+
     def _check_batch(self, path: Path, check: FileCheck, rows: list[dict[str, Any]]) -> None:
         """Each row's content, then the rows against the trail, then their order: a row
         rewritten with a recomputed hash is named as such, not as the break after it."""
@@ -214,7 +306,14 @@ class Command(BaseCommand):
         stored = dict(
             AuditEvent.objects.filter(pk__in=[row["id"] for row in rows]).values_list("pk", "hash")
         )
+        oldest = AuditEvent.objects.aggregate(first=Min("id"))["first"]
         for row in rows:
+            if row["id"] not in stored and (oldest is None or row["id"] < oldest):
+                raise CommandError(
+                    f"{path}: event #{row['id']} was archived (it is older than the oldest "
+                    "online event): check this file offline against the checkpoints "
+                    "(verify_audit --file F --checkpoints C...)."
+                )
             if stored.get(row["id"]) != row["hash"]:
                 raise CommandError(
                     f"{path}: event #{row['id']} is not in the audit trail as the file has it."

@@ -32,41 +32,19 @@ CHUNK_CHARS = 64 * 1024  # characters per yielded piece: few, large writes to th
 DETAILS = exporting.COLUMNS.index("details")
 BEFORE = exporting.COLUMNS[:DETAILS]
 AFTER = exporting.COLUMNS[DETAILS + 1 :]
-# What makes `csv.writer` quote a cell (with "\n" as the line end; "\r" too, to be safe)
-# and what makes `exporting.escape_cell` change it: joined cells holding none of these
-# are written as they are, the separators turned into commas. `_plain` spells them out;
-# tests/audit/test_csv_copy.py checks it covers every one.
+# What makes `csv.writer` quote a cell (with "\n" as the line end; "\r" too, to be safe).
 QUOTED = (",", '"', "\n", "\r")
 
 
-def _plain(joined: str) -> bool:
-    """Whether these joined cells go into the file unchanged: nothing to quote or escape."""
-    # Spelled out, not a loop: this runs for every row, and each `in` is one fast scan.
-    return not (
-        "," in joined
-        or '"' in joined
-        or "\n" in joined
-        or "\r" in joined
-        or joined.startswith(exporting.FORMULA_START)
-        or "\x1f=" in joined
-        or "\x1f+" in joined
-        or "\x1f-" in joined
-        or "\x1f@" in joined
-        or "\x1f\t" in joined
-        or "\x1f\r" in joined
-        or "\x1f'" in joined
-    )
+def _bracket(chars: tuple[str, ...]) -> str:
+    """A regular-expression class of single characters, for PostgreSQL."""
+    assert not {"]", "^", "\\"} & set(chars), chars
+    return "[" + "".join(sorted(chars, key=lambda char: char != "-")) + "]"
 
 
-def _cells(before: str, details: str, after: str) -> list[str]:
-    return [*before.split(SEPARATOR), details, *after.split(SEPARATOR)]
-
-
-def _row_cells(separated: list[str] | None, before: str, details: str, after: str) -> list[str]:
-    # The database sends the cells one by one when one of them holds the separator.
-    if separated is None:
-        return _cells(before, details, after)
-    return [*separated[:DETAILS], details, *separated[DETAILS:]]
+# Joined cells that match neither go into the file as they are, the separators turned into
+# commas: nothing to quote, no cell that `exporting.escape_cell` would change.
+NEEDS_WRITER = f"{_bracket(QUOTED)}|(^|{SEPARATOR}){_bracket(tuple(exporting.FORMULA_START))}"
 
 
 def supported() -> bool:
@@ -83,36 +61,54 @@ def _cell_sql(name: str, table: str) -> str:
 
 
 def _query(events: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
-    """The SELECT behind the COPY: for each event in chain order, the joined cells before
-    `details`, `details` as JSON text, the joined cells after it, and the cells one by one
-    only when a cell holds the separator itself (so joining them would be ambiguous)."""
+    """The SELECT behind the COPY. For each event in chain order: the CSV of the cells
+    before `details` and of those after it when they need nothing done (else NULL),
+    `details` as JSON text, and the cells one by one when they do (else NULL)."""
     model = events.model
     table = connection.ops.quote_name(model._meta.db_table)
     columns = {name: model._meta.get_field(name).column for name in exporting.COLUMNS}
 
-    def cells(names: tuple[str, ...]) -> list[str]:
-        return [_cell_sql(columns[name], table) for name in names]
-
     def joined(names: tuple[str, ...]) -> str:
-        # concat(), unlike ||, reads NULL as '': the empty cell `str(None)` never gives.
-        return "concat(" + ", chr(31), ".join(cells(names)) + ")"
+        # concat(), unlike ||, reads NULL as '': the empty cell `str(None)` gives too.
+        return "concat(" + ", chr(31), ".join(_cell_sql(columns[n], table) for n in names) + ")"
 
-    every = cells(BEFORE + AFTER)
-    separated = (
-        f"CASE WHEN strpos(concat({', '.join(every)}), chr(31)) > 0 "
-        f"THEN ARRAY[{', '.join(every)}] END"
-    )
-    details = f"{table}.{connection.ops.quote_name(columns['details'])}::text"
     parts = {
+        "csv_id": f"{table}.{connection.ops.quote_name(columns['id'])}",
         "csv_before": joined(BEFORE),
-        "csv_details": details,
+        "csv_details": f"{table}.{connection.ops.quote_name(columns['details'])}::text",
         "csv_after": joined(AFTER),
-        "csv_cells": separated,
     }
     # Only the model's own table and column names are formatted in; the filter's values
     # stay parameters of the queryset.
     query = events.annotate(**{name: RawSQL(sql, ()) for name, sql in parts.items()})  # noqa: S611
-    return query.order_by("id").values_list(*parts).query.sql_with_params()
+    inner, params = query.order_by("id").values_list(*parts).query.sql_with_params()
+    separators = len(BEFORE) + len(AFTER) - 1
+    # OFFSET 0 keeps each level a level of its own, so every expression runs once a row;
+    # levels that only add columns keep the innermost level's chain order.
+    sql = f"""
+        SELECT
+            CASE WHEN plain THEN replace(csv_before, chr(31), ',') END,
+            csv_details,
+            CASE WHEN plain THEN replace(csv_after, chr(31), ',') END,
+            CASE
+                WHEN plain THEN NULL
+                WHEN unambiguous THEN string_to_array(cells, chr(31))
+                ELSE (SELECT ARRAY[{", ".join(_cell_sql(columns[n], table) for n in BEFORE + AFTER)}]
+                      FROM {table} WHERE {table}.{connection.ops.quote_name(columns["id"])} = csv_id)
+            END
+        FROM (
+            SELECT *, unambiguous AND cells !~ %s AS plain
+            FROM (
+                SELECT *, length(cells) - length(replace(cells, chr(31), '')) = {separators}
+                    AS unambiguous
+                FROM (
+                    SELECT *, csv_before || chr(31) || csv_after AS cells
+                    FROM ({inner} OFFSET 0) AS events OFFSET 0
+                ) AS joined OFFSET 0
+            ) AS counted OFFSET 0
+        ) AS checked
+    """  # noqa: S608 - the model's table and column names only, as above
+    return sql, (NEEDS_WRITER, *params)
 
 
 def stream(header: dict[str, Any], events: QuerySet[Any]) -> Iterator[str]:
@@ -130,32 +126,34 @@ def stream(header: dict[str, Any], events: QuerySet[Any]) -> Iterator[str]:
     yield exporting.CSV_MARK + chain.canonical_json(header) + "\n"
     yield line(list(exporting.COLUMNS))
     sql, params = _query(events)
-    loads = json.loads
+    # The database's JSON text has no surrounding space: `raw_decode` skips `loads`' checks.
+    decode = json.JSONDecoder().raw_decode
     canonical = chain.canonical_json
     with transaction.atomic(), connection.cursor() as cursor:
         # The file streams at the reader's pace, in one statement: the per-statement limit
         # that guards the pages would cut a large download short. The query is a plain
         # scan of one table, not a runaway.
         cursor.execute("SET LOCAL statement_timeout = 0")
+        # Compiling the expressions costs more than it saves on a query that streams.
+        cursor.execute("SET LOCAL jit = off")
         pending: list[str] = []
         size = 0
         with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
             copy.set_types(["text", "text", "text", "text[]"])
-            for before, details_text, after, separated in copy.rows():
+            for before, details_text, after, cells in copy.rows():
                 # As `chain.content` reads it: SQL NULL, JSON null or an empty value is {}.
-                details = canonical((loads(details_text) if details_text else None) or {})
-                if separated is None and _plain(before + SEPARATOR + after):
-                    if '"' in details and not details.startswith(exporting.FORMULA_START):
-                        cell = '"' + details.replace('"', '""') + '"'  # as csv.writer quotes
-                        text = f"{before.replace(SEPARATOR, ',')},{cell},"
-                        text += f"{after.replace(SEPARATOR, ',')}\n"
-                    elif _plain(details):
-                        text = f"{before.replace(SEPARATOR, ',')},{details},"
-                        text += f"{after.replace(SEPARATOR, ',')}\n"
-                    else:
-                        text = line(_cells(before, details, after))
-                else:
-                    text = line(_row_cells(separated, before, details, after))
+                details = canonical((decode(details_text)[0] if details_text else None) or {})
+                if before is None:  # a cell to quote or escape: the plain path's writer
+                    text = line([*cells[:DETAILS], details, *cells[DETAILS:]])
+                elif '"' in details and not details.startswith(exporting.FORMULA_START):
+                    cell = '"' + details.replace('"', '""') + '"'  # as csv.writer quotes it
+                    text = f"{before},{cell},{after}\n"
+                elif not details.startswith(exporting.FORMULA_START) and not any(
+                    mark in details for mark in QUOTED
+                ):
+                    text = f"{before},{details},{after}\n"
+                else:  # the cells hold no comma: splitting at them is exact
+                    text = line([*before.split(","), details, *after.split(",")])
                 pending.append(text)
                 size += len(text)
                 if size >= CHUNK_CHARS:

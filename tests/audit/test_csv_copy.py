@@ -102,9 +102,20 @@ def test_pieces_are_large_and_the_rows_arrive_whole(awkward_trail, monkeypatch):
     + [f"a\x1f{start}b" for start in exporting.FORMULA_START]
     + [f"{start}a\x1fb" for start in exporting.FORMULA_START],
 )
-def test_the_row_check_sends_every_special_cell_the_slow_way(joined):
-    assert not csv_copy._plain(joined)
-    assert csv_copy._plain("a\x1fb c\x1f2026-01-01T00:00:00.000000+00:00")
+def test_the_databases_row_check_sends_every_special_cell_to_the_writer(joined):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s ~ %s, %s ~ %s", [joined, csv_copy.NEEDS_WRITER] * 2)
+        cursor.execute(
+            "SELECT %s ~ %s, %s ~ %s",
+            [
+                joined,
+                csv_copy.NEEDS_WRITER,
+                "a\x1fb c\x1f2026-01-01T00:00:00+00:00",
+                csv_copy.NEEDS_WRITER,
+            ],
+        )
+        special, ordinary = cursor.fetchone()
+    assert special and not ordinary
 
 
 def test_the_downloaded_file_verifies(alice, as_carol, tmp_path):

@@ -1,16 +1,17 @@
-"""The CSV export on PostgreSQL: the same bytes as `exporting.stream("csv", ...)`, several
+"""The CSV export on PostgreSQL: the same bytes as `exporting.stream("csv", ...)`, a few
 times faster.
 
 Building a file row by row in Python (a tuple per row, a `str()`, an escape check and a
 `csv.writer` call per cell) costs several times what PostgreSQL's own `COPY ... CSV` does.
-Here the database joins each row's cells into two strings (the cells before `details`
-and those after it, separated by U+001F) and streams them with `COPY ... TO STDOUT`
-(binary), so the database reads the next rows while Python writes the previous ones. For
-a row whose cells need neither quoting nor the formula escape, which is nearly every row,
-the CSV line is those strings with the separator turned into a comma, and `details` in its
-canonical form. Any other row (a comma in a user agent, a cell starting with `=`) goes
-through the same `csv.writer` code as the plain export, cell by cell, so the output is
-identical whichever way a row took (tests/audit/test_csv_copy.py compares the two).
+Here the database joins each row's cells (those before `details` and those after it),
+checks with one regular expression (`NEEDS_WRITER`) whether any of them needs quoting or
+the formula escape, and streams the rows with `COPY ... TO STDOUT` (binary), so it reads
+the next rows while Python writes the previous ones. For a row that needs nothing, which
+is nearly every row, the database sends the two pieces already joined by commas and Python
+adds `details` in its canonical form; any other row (a comma in a user agent, a cell
+starting with `=`) comes as its cells and goes through the same `csv.writer` code as the
+plain export, so the output is identical whichever way a row took
+(tests/audit/test_csv_copy.py compares the two).
 """
 
 from __future__ import annotations

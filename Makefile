@@ -1,6 +1,6 @@
 # The two commands of the README, plus a few conveniences. Everything installs from
 # pyproject.toml + constraints.txt into .venv (bin/bootstrap).
-.PHONY: run test lint format lock bench
+.PHONY: run test lint format lock bench load
 
 run:
 	bin/run
@@ -34,3 +34,14 @@ bench:
 	.venv/bin/python bench/portal_pages.py --exports $(BENCH_EXPORTS) --repeat 20
 	.venv/bin/python bench/audit_export.py --events $(BENCH_EVENTS) --records 500 --repeat 10
 	.venv/bin/python bench/eta.py --speed $(BENCH_ETA_SPEED)
+
+# People watching and making exports against the whole product (not part of `make test`):
+# `make load LOAD_WATCHERS=200 LOAD_CREATORS=20 LOAD_SECONDS=300` is the issue's size.
+LOAD_WATCHERS ?= 40
+LOAD_CREATORS ?= 4
+LOAD_SECONDS ?= 60
+
+load:
+	bin/ensure-services && bin/bootstrap
+	.venv/bin/python bench/load.py --watchers $(LOAD_WATCHERS) --creators $(LOAD_CREATORS) \
+	  --duration $(LOAD_SECONDS)

@@ -6,20 +6,24 @@ It creates a scratch PostgreSQL database (`ims_portal_bench_audit`, dropped and 
 times `trail.record` (one writer, one transaction per event), then fills the trail with
 chained events over 60 days (COPY, hashes computed as `record` computes them), and reports:
 the audit page's latency (first page, filtered pages), the CSV export streamed through the
-view (rows/s, and Python's peak memory for a small and the full export: flat means it does
-not grow with the rows), and `verify_audit` over the whole chain.
+view side by side with PostgreSQL's own `COPY (SELECT ...) TO STDOUT WITH CSV` of the same
+rows (alternating, `--rounds` times; the median of the ratios portal/COPY in rows per second
+is the figure), the peak memory (RSS) of a fresh process streaming a small and the full
+export (flat means it does not grow with the rows), and `verify_audit` over the whole chain.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import random
-import resource
 import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from scratch import django_on_scratch_database  # bench/ is the script's folder
 
@@ -42,6 +46,7 @@ def fill(count: int, users: list) -> None:
     rng = random.Random(7)
     columns = (*chain.FIELDS, "hash")
     with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")  # one COPY of every row: longer than a page
         sql = f"COPY audit_event ({', '.join(columns)}) FROM STDIN"
         with cursor.cursor.copy(sql) as copy:
             for n in range(count):
@@ -89,22 +94,105 @@ def timed_get(client, url: str, repeat: int) -> tuple[float, float]:
     return statistics.median(timings), timings[max(int(len(timings) * 0.95) - 1, 0)]
 
 
-def stream(client, url: str, trace: bool) -> tuple[int, int, float, float]:
-    """Rows, bytes, seconds and (when traced) Python's peak memory in MB of one export."""
-    if trace:
-        tracemalloc.start()
+def stream(client, url: str) -> tuple[dict, int, int, float]:
+    """The metadata, rows, bytes and seconds of one export through the view."""
     began = time.perf_counter()
     response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
     rows = size = 0
+    first = b""
     for piece in response.streaming_content:
+        if not first:
+            first = piece.split(b"\n", 1)[0]
         size += len(piece)
         rows += piece.count(b"\n")
     seconds = time.perf_counter() - began
-    peak = 0.0
-    if trace:
-        peak = tracemalloc.get_traced_memory()[1] / 1e6
-        tracemalloc.stop()
-    return rows - 2, size, seconds, peak  # less the metadata and column lines
+    header = json.loads(first.decode()[2:])  # past the "# " that marks the metadata line
+    return header, rows - 2, size, seconds  # less the metadata and column lines
+
+
+def copy_csv(first: int, last: int) -> tuple[int, int, float]:
+    """Rows, bytes and seconds of PostgreSQL's own CSV of the same rows: the baseline."""
+    from django.db import connection
+
+    from ims_portal.audit import exporting
+
+    columns = ", ".join(exporting.COLUMNS)
+    # Column names from the code and two integers are formatted in.
+    sql = (
+        f"COPY (SELECT {columns} FROM audit_event WHERE id BETWEEN {first} AND {last} ORDER BY id)"  # noqa: S608
+    )
+    sql += " TO STDOUT WITH (FORMAT csv, HEADER)"
+    began = time.perf_counter()
+    size = rows = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+        with cursor.cursor.copy(sql) as copy:
+            for block in copy:
+                size += len(block)
+                rows += bytes(block).count(b"\n")
+    return rows - 1, size, time.perf_counter() - began
+
+
+def vm_kb(field: str) -> int:
+    """This process's VmRSS or VmHWM (peak RSS), in kB, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def measure_rss(database: str, url: str) -> None:
+    """In a fresh process: stream one export through the view, print RSS before and peak."""
+    from scratch import django_on_scratch_database
+
+    django_on_scratch_database(database, fresh=False)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="auditor"))
+    client.get("/audit/?page=1")  # everything a first request loads, before the baseline
+    before = vm_kb("VmRSS")
+    _, rows, _, _ = stream(client, url)
+    print(json.dumps({"rows": rows, "before_mb": before / 1024, "peak_mb": vm_kb("VmHWM") / 1024}))
+
+
+def rss_of(database: str, url: str) -> dict:
+    script = Path(__file__).resolve()
+    command = [sys.executable, str(script), "--database", database, "--rss-of", url]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def csv_export_vs_copy(client, database: str, rounds: int, early: str) -> None:
+    print(
+        f"\n{'CSV export vs COPY ... CSV':26} {'rows':>9} {'MB':>6} {'portal s':>8} "
+        f"{'COPY s':>7} {'portal/COPY':>11} {'RSS MB':>7} {'peak':>6}"
+    )
+    for name, url in [
+        ("the first 6 of 60 days", f"/audit/export.csv?before={early}"),
+        ("everything", "/audit/export.csv"),
+    ]:
+        ratios, portal_runs, copy_runs = [], [], []
+        for _ in range(rounds):
+            header, rows, size, seconds = stream(client, url)
+            span = header["range"]
+            copied, _, copy_seconds = copy_csv(span["first"]["id"], span["last"]["id"])
+            assert copied == rows, (copied, rows)
+            portal_runs.append(seconds)
+            copy_runs.append(copy_seconds)
+            ratios.append((rows / seconds) / (copied / copy_seconds))
+        memory = rss_of(database, url)
+        print(
+            f"{name:26} {rows:9,d} {size / 1e6:6.1f} {statistics.median(portal_runs):8.2f} "
+            f"{statistics.median(copy_runs):7.2f} {statistics.median(ratios):11.2f} "
+            f"{memory['before_mb']:7.0f} {memory['peak_mb']:6.0f}"
+        )
+    print(
+        "(medians of the rounds, this machine; portal/COPY in rows per second; RSS: a fresh "
+        "process before the export and its peak while streaming it)"
+    )
 
 
 def main() -> None:
@@ -112,9 +200,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--records", type=int, default=2_000, help="timed record() calls")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="portal/COPY alternations")
+    parser.add_argument("--database", default=DB, help="scratch database (dropped first)")
+    parser.add_argument("--rss-of", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_of:
+        measure_rss(args.database, args.rss_of)
+        return
 
-    django_on_scratch_database(DB)
+    django_on_scratch_database(args.database)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -167,18 +261,8 @@ def main() -> None:
         plan = " / ".join(line for (line,) in cursor.fetchall()[:2])
     print(f"bucket filter plan: {plan}")
 
-    print(f"\n{'CSV export':28} {'rows':>9} {'MB':>7} {'s':>6} {'rows/s':>9} {'peak MB':>8}")
-    for name, url in [
-        ("last month", f"/audit/export.csv?since={month}"),
-        ("everything", "/audit/export.csv"),
-    ]:
-        rows, size, seconds, _ = stream(client, url, trace=False)
-        _, _, _, peak = stream(client, url, trace=True)
-        print(
-            f"{name:28} {rows:9,d} {size / 1e6:7.1f} {seconds:6.1f} {rows / seconds:9,.0f} {peak:8.1f}"
-        )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process peak RSS over the whole run: {rss:.0f} MB")
+    early = (datetime.now(UTC) - timedelta(days=54)).strftime("%Y-%m-%dT%H:%M")
+    csv_export_vs_copy(client, args.database, args.rounds, early)
 
     began = time.perf_counter()
     call_command("verify_audit", stdout=io.StringIO())

@@ -17,7 +17,7 @@ import copy
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -131,6 +131,9 @@ class _Store:
     temporary_keys: dict[str, TemporaryKey] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    # Every IMS/IAM request by method, however long the run: the log above keeps only the
+    # latest, and a benchmark counts the polls of thousands of jobs.
+    request_counts: Counter[str] = field(default_factory=Counter)
 
 
 class SimulatorState:
@@ -213,16 +216,23 @@ class SimulatorState:
         """Append one IMS/IAM request to the log."""
         with self._lock:
             self._store.requests.append(entry)
+            self._store.request_counts[str(entry["method"])] += 1
 
     def requests(self) -> list[dict[str, Any]]:
         """The IMS/IAM requests received since the last reset, oldest first."""
         with self._lock:
             return [dict(entry) for entry in self._store.requests]
 
+    def request_counts(self) -> dict[str, int]:
+        """How many IMS/IAM requests of each method arrived since the log was last emptied."""
+        with self._lock:
+            return dict(self._store.request_counts)
+
     def clear_requests(self) -> None:
-        """Empty the request log."""
+        """Empty the request log and its counts."""
         with self._lock:
             self._store.requests.clear()
+            self._store.request_counts.clear()
 
     def objects(self) -> dict[str, list[str]]:
         """Object keys per bucket (buckets with objects only), including those written by

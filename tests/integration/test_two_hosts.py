@@ -37,8 +37,9 @@ IMAGES = (
     seed.SMALL_FEDORA, seed.SMALL_ORACLE, seed.SMALL_RHEL, seed.SMALL_CENTOS_STREAM,
 )  # fmt: skip
 SUBMITTING = re.compile(rb"export (\d+): submitting ")
-# What differs between two answers of the same page by design.
-NONCE = re.compile(r'nonce="[^"]*"|name="csrfmiddlewaretoken" value="[^"]*"')
+# What differs between two answers of the same page by design: the CSP nonce and the
+# (masked, so fresh each time) CSRF token.
+NONCE = re.compile(r'nonce="[^"]*"|name="csrfmiddlewaretoken" value="[^"]*"|"X-CSRFToken": "[^"]*"')
 
 
 @pytest.fixture

@@ -30,10 +30,11 @@ for `--window` seconds while a new valid export is created and enqueued every
   force at the time;
 - worker CPU: user + system time of the worker processes (main and pool) from /proc.
 
-Modes, the same 3 worker processes each: "one queue" (one worker taking both queues: its
-pool runs due polls and submits in one line, as with a single FIFO queue) and "two queues"
-(the Procfile's: a follow worker of 2 processes, a submit worker of 1). After a mode its
-exports are set aside (abandoned), so the next one follows only its own.
+Modes, as many worker processes each: "two queues" (the Procfile's: a follow worker of
+`--follow-concurrency` processes, a submit worker of 1) and "one queue" (one worker of
+as many processes taking both queues: its pool runs due polls and submits in one line, as
+with a single FIFO queue). After a mode its exports are set aside (abandoned), so the next
+one follows only its own.
 """
 
 from __future__ import annotations
@@ -57,10 +58,16 @@ from scratch import ROOT, django_on_scratch_database  # bench/ is the script's f
 
 DB = "ims_portal_bench_follow"
 # (--work, --concurrency) of each worker a mode starts.
-MODES: dict[str, tuple[tuple[str, int], ...]] = {
-    "one queue": (("all", 3),),
-    "two queues": (("follow", 2), ("submit", 1)),
-}
+MODES = ("one queue", "two queues")
+
+
+def workers_of(mode: str, follow: int) -> tuple[tuple[str, int], ...]:
+    """(--work, --concurrency) of each worker a mode starts: as many processes either way."""
+    if mode == "one queue":
+        return (("all", follow + 1),)
+    return (("follow", follow), ("submit", 1))
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SUBMIT_TARGET = 2.0  # s, p95 (issue 12)
 GETS_TARGET = 1.1  # per export per poll interval
@@ -152,6 +159,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--probe-every", type=float, default=1.0)
     parser.add_argument("--database", default=DB)
+    parser.add_argument(
+        "--follow-concurrency", type=int, default=6, help="the follow worker's (the Procfile's)"
+    )
     args = parser.parse_args()
 
     django_on_scratch_database(args.database)
@@ -178,7 +188,8 @@ def main() -> None:
         owner = get_user_model().objects.create_user("bench-follow", "b@example.com", "pw")
         results = {
             mode: run_mode(mode, workers, args, sim, owner, images, folder)
-            for mode, workers in MODES.items()
+            for mode in MODES
+            for workers in [workers_of(mode, args.follow_concurrency)]
         }
     report(results, args.exports, float(settings.EXPORT_POLL_MAX))
 

@@ -1,6 +1,6 @@
 # The two commands of the README, plus a few conveniences. Everything installs from
 # pyproject.toml + constraints.txt into .venv (bin/bootstrap).
-.PHONY: run test lint format lock bench load
+.PHONY: run test lint format lock bench load load
 
 run:
 	bin/run
@@ -27,6 +27,9 @@ BENCH_ETA_SPEED ?= 8
 # The pages under load, as ratios to a bare view (seconds per wrk run); the quoted figures
 # are `make bench BENCH_EXPORTS=1000000 BENCH_WEB_SECONDS=10` (docs/benchmarks.md).
 BENCH_WEB_SECONDS ?= 3
+# Exports followed at once, submits on one queue with the polls vs on their own; the quoted
+# figures are `make bench BENCH_FOLLOW_EXPORTS=10000` (docs/benchmarks.md).
+BENCH_FOLLOW_EXPORTS ?= 2000
 
 bench:
 	bin/ensure-services && bin/bootstrap
@@ -34,6 +37,7 @@ bench:
 	.venv/bin/python bench/portal_pages.py --exports $(BENCH_EXPORTS) --repeat 20
 	.venv/bin/python bench/audit_export.py --events $(BENCH_EVENTS) --records 500 --repeat 10
 	.venv/bin/python bench/eta.py --speed $(BENCH_ETA_SPEED)
+	.venv/bin/python bench/follow_scale.py --exports $(BENCH_FOLLOW_EXPORTS)
 
 # People watching and making exports against the whole product (not part of `make test`):
 # `make load LOAD_WATCHERS=200 LOAD_CREATORS=20 LOAD_SECONDS=300` is the issue's size.

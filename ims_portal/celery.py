@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, signals
+import click
+from celery import Celery, bootsteps, signals
+from celery.worker import WorkController
 
 from ims_portal.startup import log_services
 
@@ -18,6 +20,71 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ims_portal.settings")
 app = Celery("ims_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The work queues (README, "Beyond one machine"). The export POSTs, and the sweeps that send
+# them, have a queue of their own, so a new export never waits behind the polls of thousands
+# in flight; everything else (polls, object checks, notifications, checkpoints) takes the
+# default queue. Both are named from the one setting CELERY_TASK_DEFAULT_QUEUE.
+SUBMIT_TASKS = frozenset(
+    {
+        "ims_portal.exports.tasks.submit_export",
+        "ims_portal.exports.tasks.send_waiting_exports",
+        "ims_portal.exports.tasks.reconcile_exports",
+    }
+)
+# What a worker started with `--work` takes: both queues, the submit queue alone, or the
+# default queue alone.
+WORK_CHOICES = ("all", "submit", "follow")
+
+
+def submit_queue(default_queue: str) -> str:
+    """The submit queue that goes with a default queue."""
+    return f"{default_queue}.submit"
+
+
+def work_queues(work: str, default_queue: str) -> tuple[str, ...]:
+    """The queues a worker started with `--work <work>` consumes."""
+    return {
+        "all": (default_queue, submit_queue(default_queue)),
+        "submit": (submit_queue(default_queue),),
+        "follow": (default_queue,),
+    }[work]
+
+
+def route_task(name: str, *args: Any, **kwargs: Any) -> dict[str, str] | None:
+    """Celery's router (CELERY_TASK_ROUTES): the submit queue for `SUBMIT_TASKS`, the
+    default queue (None) for the rest. The name is worked out at each send, from the default
+    queue in force."""
+    if name in SUBMIT_TASKS:
+        return {"queue": submit_queue(app.conf.task_default_queue)}
+    return None
+
+
+app.user_options["worker"].add(
+    click.Option(
+        ["--work"],
+        type=click.Choice(WORK_CHOICES),
+        default="all",
+        show_default=True,
+        help="Which queues to consume: both, the submit queue, or the default queue.",
+    )
+)
+
+
+class ChooseQueues(bootsteps.Step):
+    """Point the worker at the queues its `--work` names (an explicit -Q wins)."""
+
+    def __init__(self, parent: WorkController, work: str = "all", **options: Any) -> None:
+        super().__init__(parent, **options)
+        table = parent.app.amqp.queues
+        if table._consume_from is not None:
+            return  # -Q chose them (Celery keeps no public mark of that)
+        # Declared as a sender declares a queue it routes to (Celery's missing-queue rule:
+        # an exchange of the queue's name), so both sides bind the same way.
+        table.select(work_queues(work, parent.app.conf.task_default_queue))
+
+
+app.steps["worker"].add(ChooseQueues)
 
 EMBEDDED_BROKER_FOLDERS = (
     "data_folder_in",

@@ -78,14 +78,17 @@ def start_worker(
     concurrency: int = 2,
     own_group: bool = False,
     app: str = "ims_portal",
+    work: str = "all",
 ) -> subprocess.Popen:
     """A `celery worker` process; with `own_group`, the leader of its own process group
     (as a service manager runs it), so a test can signal it and its pool at once. `app`
-    names the module holding the Celery app (a fault test may load one that wraps it)."""
+    names the module holding the Celery app (a fault test may load one that wraps it).
+    It takes the queues `work` names (`celery worker --work`), named after the
+    environment's CELERY_TASK_DEFAULT_QUEUE."""
     command = [
         sys.executable, "-m", "celery", "-A", app, "worker",
         "--loglevel", "INFO", "--concurrency", str(concurrency), "--without-mingle",
-        "--without-gossip", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"],
+        "--without-gossip", "--work", work,
     ]  # fmt: skip
     started = log.stat().st_size if log.exists() else 0  # a restarted worker's log goes on
     process = subprocess.Popen(

@@ -227,6 +227,11 @@ class SimulatorControl:
             and (service is None or entry["service"] == service)
         ]
 
+    def request_counts(self) -> dict[str, int]:
+        """IMS/IAM requests by method since the log was last emptied (the log itself keeps
+        only the latest few thousand)."""
+        return self.health()["request_counts"]
+
     def clear_requests(self) -> None:
         """Empty the request log."""
         self._call("DELETE", "requests")

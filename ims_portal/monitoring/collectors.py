@@ -21,6 +21,7 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ims_portal.celery import work_queues
 from ims_portal.exports.models import Export, Status
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ BROKER_TIMEOUT = 2.0
 
 
 def queue_names(app: Celery) -> list[str]:
-    """The Celery queues tasks go to: the default one, and any declared or routed."""
-    names = {app.conf.task_default_queue}
+    """The Celery queues tasks go to: the default one and the submit queue, and any other
+    declared or routed."""
+    names = set(work_queues("all", app.conf.task_default_queue))
     for queue in app.conf.task_queues or ():
         names.add(queue.name)
     routes = app.conf.task_routes

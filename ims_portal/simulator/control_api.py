@@ -2,7 +2,8 @@
 
 No authentication, and plain `{"error": "..."}` bodies: this part is not playing the cloud.
 
-    GET    /_sim/health          liveness, plus a few facts about the run
+    GET    /_sim/health          liveness, plus a few facts about the run (the IMS/IAM
+                                 requests by method since the log was last emptied)
     GET    /_sim/config          the run-time configuration
     POST   /_sim/config          change it: {"speed": F, "progress_api": bool, "token_ttl": s,
                                  "refused_platforms": [...], "normal_export_above_fast_limit": b}
@@ -17,7 +18,7 @@ No authentication, and plain `{"error": "..."}` bodies: this part is not playing
     POST   /_sim/expire-tokens   every issued token (and temporary OBS key) expires now
     POST   /_sim/reset           back to the seed (and to the configuration given at start)
     GET    /_sim/requests        log of IMS/IAM requests: method, path, query, status, auth...
-    DELETE /_sim/requests        empty the log
+    DELETE /_sim/requests        empty the log (and its counts)
     GET    /_sim/jobs            every export job with its current progress and target
     GET    /_sim/buckets         every bucket (listed or not) with region, class, access
     POST   /_sim/buckets         add (or replace) one until the next reset: {"name": ...,
@@ -82,6 +83,7 @@ def _health(state: SimulatorState, request: Request) -> Response:
             "region": state.settings.region,
             "speed": config.speed,
             "progress_api": config.progress_api,
+            "request_counts": state.request_counts(),
         },
     )
 

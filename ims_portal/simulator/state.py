@@ -14,10 +14,11 @@ method that looks at objects or jobs.
 from __future__ import annotations
 
 import copy
+import heapq
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -35,7 +36,7 @@ from ims_portal.simulator.export_rules import (
     first_refusal,
 )
 from ims_portal.simulator.faults import IMS_SERVICE, Fault, fire
-from ims_portal.simulator.jobs import SUCCESS, ExportJob, export_duration
+from ims_portal.simulator.jobs import INIT, RUNNING, SUCCESS, ExportJob, export_duration
 
 SORT_KEYS = ("created_at", "updated_at", "name", "id", "status", "disk_format", "container_format")
 FILTER_KEYS = (
@@ -127,10 +128,19 @@ class _Store:
     objects: dict[str, dict[str, StoredObject]]  # bucket -> key -> metadata
     config: Config
     jobs: dict[str, ExportJob] = field(default_factory=dict)
+    # The same jobs indexed, so that a request costs the same with ten thousand in flight:
+    # by image and by destination (the export rules' "busy" checks), and those whose object
+    # is not written yet by the time they end (a heap of (end, id), for `_settle`).
+    jobs_by_image: dict[str, list[ExportJob]] = field(default_factory=dict)
+    jobs_by_target: dict[tuple[str, str], list[ExportJob]] = field(default_factory=dict)
+    unsettled: list[tuple[float, str]] = field(default_factory=list)
     tokens: dict[str, Token] = field(default_factory=dict)
     temporary_keys: dict[str, TemporaryKey] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    # Every IMS/IAM request by method, however long the run: the log above keeps only the
+    # latest, and a benchmark counts the polls of thousands of jobs.
+    request_counts: Counter[str] = field(default_factory=Counter)
 
 
 class SimulatorState:
@@ -213,16 +223,23 @@ class SimulatorState:
         """Append one IMS/IAM request to the log."""
         with self._lock:
             self._store.requests.append(entry)
+            self._store.request_counts[str(entry["method"])] += 1
 
     def requests(self) -> list[dict[str, Any]]:
         """The IMS/IAM requests received since the last reset, oldest first."""
         with self._lock:
             return [dict(entry) for entry in self._store.requests]
 
+    def request_counts(self) -> dict[str, int]:
+        """How many IMS/IAM requests of each method arrived since the log was last emptied."""
+        with self._lock:
+            return dict(self._store.request_counts)
+
     def clear_requests(self) -> None:
-        """Empty the request log."""
+        """Empty the request log and its counts."""
         with self._lock:
             self._store.requests.clear()
+            self._store.request_counts.clear()
 
     def objects(self) -> dict[str, list[str]]:
         """Object keys per bucket (buckets with objects only), including those written by
@@ -374,19 +391,17 @@ class SimulatorState:
             image = self._store.images.get(image_id)
             if image is None:
                 raise errors.ims_error(404, errors.IMG_NO_SUCH_IMAGE, "No image has this id.")
-            jobs = [job for job in self._store.jobs.values() if job.in_flight(now)]
+            store = self._store
+            target = (request.bucket, request.object_name)
             attempt = ExportAttempt(
                 request=request,
                 image=SourceImage.from_record(image),
                 project_id=self.settings.project_id,
                 region=self.settings.region,
                 bucket=_as_seen_by_ims(self._store.buckets.get(request.bucket)),
-                object_exists=request.object_name in self._store.objects.get(request.bucket, {})
-                or any(
-                    (job.bucket, job.object_name) == (request.bucket, request.object_name)
-                    for job in jobs
-                ),
-                image_busy=any(job.image_id == image_id for job in jobs),
+                object_exists=request.object_name in store.objects.get(request.bucket, {})
+                or any(job.in_flight(now) for job in store.jobs_by_target.get(target, ())),
+                image_busy=any(job.in_flight(now) for job in store.jobs_by_image.get(image_id, ())),
                 settings=self._store.config.rule_settings,
             )
             refusal = first_refusal(attempt)
@@ -407,7 +422,10 @@ class SimulatorState:
                 failure=seed.FAILING_EXPORTS.get(image_id),
                 image_bytes=attempt.image.size_bytes,
             )
-            self._store.jobs[job.id] = job
+            store.jobs[job.id] = job
+            store.jobs_by_image.setdefault(image_id, []).append(job)
+            store.jobs_by_target.setdefault(target, []).append(job)
+            heapq.heappush(store.unsettled, (job.begin + job.duration, job.id))
             return job
 
     def add_image(self, record: dict[str, Any]) -> None:
@@ -432,12 +450,15 @@ class SimulatorState:
         # the lock.
         now = self.now()
         outcome = self._store.config.export_object
-        for job in self._store.jobs.values():
-            if job.object_written:
-                continue
+        pending = self._store.unsettled
+        while pending and pending[0][0] <= now:
+            job = self._store.jobs[pending[0][1]]
             snapshot = job.at(now)
+            if snapshot.status in (INIT, RUNNING):
+                break  # at its end to the last bit of a float: the next call writes it
+            heapq.heappop(pending)
             if snapshot.status != SUCCESS:
-                continue
+                continue  # failed: no object
             job.object_written = True
             if outcome == "missing":
                 continue

@@ -122,7 +122,7 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
         try:
             requests.get(f"{url}/accounts/login/", timeout=2)
             return process, url
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still loading
             time.sleep(0.2)
     stop(process)
     raise RuntimeError(f"gunicorn did not start: {log.read_text()[-2000:]}")

@@ -54,6 +54,20 @@ def test_the_request_log_records_each_cloud_call_once(ims, sim):
     assert len(sim.control.requests(method="POST", path_contains="/file")) == 1
 
 
+def test_requests_are_counted_by_method_until_the_log_is_emptied(ims, sim):
+    ims.get("/v2/cloudimages", limit=3, __imagetype="private")
+    ims.get("/v2/cloudimages", limit=3, __imagetype="private")
+    ims.export(seed.SMALL_CENTOS, bucket_url="ims-exports:counted.qcow2")
+    # The token fetch is a POST too: count what the log shows, by method.
+    logged = sim.control.requests()
+    by_method = {m: sum(1 for e in logged if e["method"] == m) for m in ("GET", "POST")}
+
+    assert by_method["GET"] == 2
+    assert sim.control.request_counts() == by_method
+    sim.control.clear_requests()
+    assert sim.control.request_counts() == {}
+
+
 def test_control_calls_are_not_in_the_request_log(sim):
     sim.control.health()
     sim.control.jobs()

@@ -73,6 +73,11 @@ def test_kill_9_of_the_worker_with_50_exports_in_flight_loses_none_and_posts_non
         signal_group(worker, signal.SIGKILL)
         worker.wait(10)
         at_the_kill = statuses(exports)
+        sending = set(
+            Export.objects.filter(
+                pk__in=[e.pk for e in exports], status=Status.SUBMITTING
+            ).values_list("pk", flat=True)
+        )
         # A mix: some never sent, some on the wire, some followed.
         assert at_the_kill.get(Status.QUEUED, 0) > 0, at_the_kill
         assert at_the_kill.get(Status.SUBMITTING, 0) > 0, at_the_kill
@@ -92,10 +97,11 @@ def test_kill_9_of_the_worker_with_50_exports_in_flight_loses_none_and_posts_non
     assert {e.status for e in ended} <= {Status.SUCCEEDED, Status.UNKNOWN}
     for export in ended:
         assert posts.get(export.bucket_url, 0) <= 1, export
-        if export.status == Status.UNKNOWN:
-            # Only one whose POST had left when the worker died.
-            assert posts.get(export.bucket_url) == 1, export
-    assert sum(1 for e in ended if e.status == Status.UNKNOWN) <= at_the_kill[Status.SUBMITTING]
+    # `unknown` is exactly the ones being sent when the worker died. Their POST had almost
+    # always left (each spends a second on the wire); a kill in the few milliseconds between
+    # saving `submitting` and writing the POST leaves one that never left, which nobody can
+    # tell from one that did: `unknown` either way, and never sent again.
+    assert {e.pk for e in ended if e.status == Status.UNKNOWN} == sending
 
 
 def test_sigterm_to_the_workers_process_group_loses_no_poll_even_without_the_reconciler(

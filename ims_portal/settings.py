@@ -359,6 +359,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Export pages are told of each change as it commits (Server-Sent Events over ASGI, fed by
+# Redis pub/sub at REDIS_URL: exports/push.py) when the tasks go through that Redis; polling
+# stays the fallback either way. A heartbeat every EXPORT_PUSH_HEARTBEAT seconds keeps idle
+# streams open through proxies; a stream ends after EXPORT_PUSH_MAX_AGE seconds and the
+# browser reconnects, which re-checks access and renders the current state.
+EXPORT_PUSH = env.bool("EXPORT_PUSH", default=CELERY_BROKER_URL == REDIS_URL)
+EXPORT_PUSH_HEARTBEAT = env.float("EXPORT_PUSH_HEARTBEAT", default=15.0)
+EXPORT_PUSH_MAX_AGE = env.float("EXPORT_PUSH_MAX_AGE", default=10 * 60.0)
+
 # The cache follows the broker's choice: Redis when the tasks go through Redis at REDIS_URL,
 # else each process's own memory (it holds the image list and the rate-limit counters).
 CACHES = {

@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.backends import utils
 from django.test import Client
 from django.urls import reverse
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from ims_portal.exports import push
 from ims_portal.exports.models import Export, Status
-from tests.asgi_server import serving_asgi
+from tests.asgi_server import commit_elsewhere, serving_asgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,26 +108,6 @@ def running(make_export, owner) -> Export:
     )
 
 
-def in_another_thread(work) -> None:
-    """Run `work` in a thread of its own, with its own database connection and commit,
-    as a worker's write reaches the database."""
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            with transaction.atomic():
-                work()
-        except BaseException as error:  # handed back to the test
-            failures.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(WAIT)
-    assert not failures, failures
-
-
 def test_the_stream_sends_the_current_fragment_then_each_committed_change_then_ends(
     asgi_url, alice, make_export
 ):
@@ -146,7 +126,7 @@ def test_the_stream_sends_the_current_fragment_then_each_committed_change_then_e
     assert 'id="audit-timeline"' in first  # swapped out of band, as with a poll
 
     loaded = Export.objects.get(pk=export.pk)
-    in_another_thread(
+    commit_elsewhere(
         lambda: loaded.record_poll(timezone.now() + timedelta(seconds=30), progress=0.55)
     )
     name, changed = stream.next()
@@ -154,7 +134,7 @@ def test_the_stream_sends_the_current_fragment_then_each_committed_change_then_e
     assert 'value="55"' in changed
 
     loaded = Export.objects.get(pk=export.pk)
-    in_another_thread(
+    commit_elsewhere(
         lambda: loaded.transition(Status.FAILED, error_code="IMG.0999", error_message="broken")
     )
     name, ended = stream.next()
@@ -171,7 +151,7 @@ def test_a_reconnect_renders_what_changed_while_the_page_was_away(asgi_url, alic
     stream.response.close()
 
     loaded = Export.objects.get(pk=export.pk)
-    in_another_thread(
+    commit_elsewhere(
         lambda: loaded.record_poll(timezone.now() + timedelta(seconds=30), progress=0.7)
     )
     again = Stream(open_stream(asgi_url, export, alice))

@@ -27,6 +27,8 @@ BENCH_ETA_SPEED ?= 8
 # The pages under load, as ratios to a bare view (seconds per wrk run); the quoted figures
 # are `make bench BENCH_EXPORTS=1000000 BENCH_WEB_SECONDS=10` (docs/benchmarks.md).
 BENCH_WEB_SECONDS ?= 3
+# Commits timed from the worker to the export page's DOM, pushed and polled side by side.
+BENCH_PUSH_SAMPLES ?= 30
 
 bench:
 	bin/ensure-services && bin/bootstrap
@@ -34,3 +36,4 @@ bench:
 	.venv/bin/python bench/portal_pages.py --exports $(BENCH_EXPORTS) --repeat 20
 	.venv/bin/python bench/audit_export.py --events $(BENCH_EVENTS) --records 500 --repeat 10
 	.venv/bin/python bench/eta.py --speed $(BENCH_ETA_SPEED)
+	.venv/bin/python bench/push_latency.py --samples $(BENCH_PUSH_SAMPLES)

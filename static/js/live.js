@@ -48,4 +48,28 @@
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     if (isOlder(event.detail.data)) event.preventDefault();
   });
+
+  // A pushed page is re-rendered only when the export changes, so the elapsed time counts
+  // on here between renders, from what the server said at its render (`data-at`, seconds
+  // since 1970 on the server's clock, so a wrong clock in the browser does not matter), in
+  // the words of the `duration` filter.
+  function duration(seconds) {
+    const hours = Math.floor(seconds / 3600);
+    const minutes = Math.floor((seconds % 3600) / 60);
+    const rest = seconds % 60;
+    const pad = function (n) { return String(n).padStart(2, "0"); };
+    if (hours) return hours + " h " + pad(minutes) + " min";
+    if (minutes) return minutes + " min " + pad(rest) + " s";
+    return rest + " s";
+  }
+
+  const arrived = new WeakMap();
+  window.setInterval(function () {
+    document.querySelectorAll("#export-status .elapsed[data-since]").forEach(function (span) {
+      if (!arrived.has(span)) arrived.set(span, Date.now());
+      const base = Number(span.dataset.at) - Number(span.dataset.since);
+      const since = Math.floor((Date.now() - arrived.get(span)) / 1000);
+      span.textContent = duration(Math.max(base + since, 0));
+    });
+  }, 1000);
 })();

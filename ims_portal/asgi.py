@@ -9,6 +9,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from ims_portal.startup import log_services
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ims_portal.settings")
 os.environ.setdefault("DATABASE_POOL", "true")
 application = get_asgi_application()
+log_services("web")

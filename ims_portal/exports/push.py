@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
+from redis.connection import parse_url
 
 from ims_portal.exports.models import Export
 
@@ -29,14 +30,23 @@ from ims_portal.exports.models import Export
 log = logging.getLogger("ims_portal.cache")
 
 
-def export_channel(pk: int) -> str:
-    """The channel a change of export `pk` is published on."""
-    return f"ims-portal:export:{pk}"
+def _namespace() -> str:
+    """Pub/sub channels are one space for the whole Redis server, whatever its database
+    number: the portal's are named after the database REDIS_URL chooses, so that portals
+    that share a server in separate databases do not hear each other's exports."""
+    database = parse_url(settings.REDIS_URL).get("db", 0)  # type: ignore[no-untyped-call]
+    return f"ims-portal:{database}:"
+
+
+def export_channel(pk: int | str) -> str:
+    """The channel a change of export `pk` is published on (`"*"`: every export's, as a
+    pattern)."""
+    return f"{_namespace()}export:{pk}"
 
 
 def owner_channel(owner_id: int) -> str:
     """The channel every change of the exports of user `owner_id` is published on."""
-    return f"ims-portal:exports-of:{owner_id}"
+    return f"{_namespace()}exports-of:{owner_id}"
 
 
 @cache

@@ -2,15 +2,16 @@
 
 The stream answers exactly what a poll of the status fragment answers (`views.export_status`
 renders every event, with its access check, its 404s and their audit), first at once and
-then after each change published for the export. Between changes it only waits on Redis:
-no query runs and no database connection is held, whatever the number of open pages.
+then after each change published for the export. Between changes it only waits: no query
+runs and no database connection is held, whatever the number of open pages. The streams of a
+web process share one Redis subscription (`_Hub`), which wakes those of the export named.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import weakref
 from collections.abc import AsyncIterator
 
 import redis
@@ -50,9 +51,80 @@ def _render(request: HttpRequest, pk: int) -> tuple[HttpResponseBase, bytes, boo
         connections.close_all()
 
 
-async def _close(client: aredis.Redis, pubsub: aredis.client.PubSub) -> None:
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
-    await client.aclose()
+class _Listener:
+    """One open stream's wait for the next change of its export."""
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
+        self.changed = asyncio.Event()
+        self.lost = False  # the subscription broke: the stream ends, the page polls
+
+
+class _Hub:
+    """The one Redis subscription of an event loop (a web process), shared by all its
+    streams: it listens on every export's channel and wakes the streams of the export each
+    message names. If Redis goes, every stream is told and ends (their pages poll, and
+    reconnect); the next stream to open starts a new hub."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.listeners: dict[int, set[_Listener]] = {}
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.task = loop.create_task(self._run())
+
+    def add(self, pk: int) -> _Listener:
+        listener = _Listener(pk)
+        self.listeners.setdefault(pk, set()).add(listener)
+        return listener
+
+    def remove(self, listener: _Listener) -> None:
+        group = self.listeners.get(listener.pk, set())
+        group.discard(listener)
+        if not group:
+            self.listeners.pop(listener.pk, None)
+
+    async def _run(self) -> None:
+        client = aredis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_connect_timeout=settings.REDIS_TIMEOUT,
+            socket_keepalive=True,
+            socket_timeout=None,  # it waits for messages for as long as there are none
+        )
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(export_channel("*"))
+            self.ready.set_result(None)
+            async for message in pubsub.listen():
+                _, _, pk = message["channel"].decode().rpartition(":")
+                for listener in self.listeners.get(int(pk), ()):
+                    listener.changed.set()
+        except (redis.RedisError, OSError, ValueError) as error:
+            log.warning("live streams: Redis subscription lost (%s); pages poll", error)
+            if not self.ready.done():
+                self.ready.set_exception(error)
+        finally:
+            if _hubs.get(self.loop) is self:
+                del _hubs[self.loop]
+            for group in self.listeners.values():
+                for listener in group:
+                    listener.lost = True
+                    listener.changed.set()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
+
+
+async def _subscribe(pk: int) -> tuple[_Hub, _Listener]:
+    """Wait for the changes of export `pk`, through this process's hub (started if need be);
+    raises if Redis does not answer."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _Hub(loop)
+    await asyncio.wait_for(asyncio.shield(hub.ready), 2 * settings.REDIS_TIMEOUT)
+    return hub, hub.add(pk)
 
 
 def _event(name: str, body: bytes) -> bytes:
@@ -74,26 +146,22 @@ async def export_events(request: HttpRequest, pk: int) -> HttpResponseBase:
     """
     if not settings.EXPORT_PUSH or not isinstance(request, ASGIRequest):
         return HttpResponse(status=204)
-    client = aredis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=settings.REDIS_TIMEOUT,
-        socket_timeout=None,  # the stream's waits are bounded by their own timeouts
-    )
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        # Subscribed before the first render, so that no change falls between the two.
-        await pubsub.subscribe(export_channel(pk))
-    except (redis.RedisError, OSError) as error:
+        # Listening before the first render, so that no change falls between the two.
+        hub, listener = await _subscribe(pk)
+    except (redis.RedisError, OSError, TimeoutError) as error:
         log.warning("export %s: no live stream (Redis: %s); the page polls", pk, error)
-        await _close(client, pubsub)
         return HttpResponse(status=204)
-    first, body, live = await sync_to_async(_render)(request, pk)
+    try:
+        first, body, live = await sync_to_async(_render)(request, pk)
+    except BaseException:
+        hub.remove(listener)
+        raise
     if first.status_code != 200:
-        await _close(client, pubsub)
+        hub.remove(listener)
         return first
     response = StreamingHttpResponse(
-        _stream(request, pk, body, live, client, pubsub),
-        content_type="text/event-stream",
+        _stream(request, pk, body, live, hub, listener), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx and its kind: pass each event on at once
@@ -101,12 +169,7 @@ async def export_events(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 
 async def _stream(
-    request: HttpRequest,
-    pk: int,
-    first: bytes,
-    live: bool,
-    client: aredis.Redis,
-    pubsub: aredis.client.PubSub,
+    request: HttpRequest, pk: int, first: bytes, live: bool, hub: _Hub, listener: _Listener
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.EXPORT_PUSH_MAX_AGE
@@ -116,21 +179,20 @@ async def _stream(
             left = deadline - loop.time()
             if left <= 0:
                 return  # the browser reconnects: access is checked again
-            wait = min(settings.EXPORT_PUSH_HEARTBEAT, left)
-            message = await pubsub.get_message(timeout=wait)
-            if message is None:
+            try:
+                await asyncio.wait_for(
+                    listener.changed.wait(), min(settings.EXPORT_PUSH_HEARTBEAT, left)
+                )
+            except TimeoutError:
                 yield b": heartbeat\n\n"
                 continue
-            # A burst of changes (a poll and its transition) is one render.
-            while await pubsub.get_message(timeout=0) is not None:
-                pass
-            log.debug("export %s changed: %s", pk, json.loads(message["data"]))
+            if listener.lost:
+                return  # Redis went: the page polls until its reconnect finds it again
+            listener.changed.clear()  # a burst of changes (a poll and its move) is one render
             answer, body, live = await sync_to_async(_render)(request, pk)
             if answer.status_code != 200:
                 return  # access withdrawn or export gone: the reconnect shows which
             yield _event(STATUS_EVENT, body)
         yield _event(END_EVENT, b"")
-    except (redis.RedisError, OSError) as error:
-        log.warning("export %s: live stream ended (Redis: %s); the page polls", pk, error)
     finally:
-        await _close(client, pubsub)
+        hub.remove(listener)

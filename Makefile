@@ -30,6 +30,8 @@ BENCH_WEB_SECONDS ?= 3
 # Exports followed at once, submits on one queue with the polls vs on their own; the quoted
 # figures are `make bench BENCH_FOLLOW_EXPORTS=10000` (docs/benchmarks.md).
 BENCH_FOLLOW_EXPORTS ?= 2000
+# Commits timed from the worker to the export page's DOM, pushed and polled side by side.
+BENCH_PUSH_SAMPLES ?= 30
 
 bench:
 	bin/ensure-services && bin/bootstrap
@@ -38,6 +40,7 @@ bench:
 	.venv/bin/python bench/audit_export.py --events $(BENCH_EVENTS) --records 500 --repeat 10
 	.venv/bin/python bench/eta.py --speed $(BENCH_ETA_SPEED)
 	.venv/bin/python bench/follow_scale.py --exports $(BENCH_FOLLOW_EXPORTS)
+	.venv/bin/python bench/push_latency.py --samples $(BENCH_PUSH_SAMPLES)
 
 # People watching and making exports against the whole product (not part of `make test`):
 # `make load LOAD_WATCHERS=200 LOAD_CREATORS=20 LOAD_SECONDS=300` is the issue's size.

@@ -5,7 +5,7 @@ Run on demand (not a test):  .venv/bin/python bench/load.py [--watchers 200 --cr
 
 It makes a scratch PostgreSQL database (`ims_portal_bench_load`, dropped and re-created),
 migrates it, seeds the demo users as `make run` does (`create_demo_users`), and starts the
-simulator, then the web, worker and beat commands of the Procfile (the production line, on
+simulator, then the web, worker(s) and beat commands of the Procfile (the production line, on
 loopback ports), with `make run`'s settings (DEBUG on: the demo users' password sign-in is
 development's; SSO has no passwords).
 Then, with locust in this process (headless, for `--duration` seconds after every user has
@@ -347,8 +347,9 @@ def main() -> int:
             sim_port, start("simulator", simulator_command), "simulator", folder / "simulator.log"
         )
         web = start("web", commands["web"])
-        start("worker", commands["worker"])
-        start("beat", commands["beat"])
+        for name, command in commands.items():
+            if name not in ("web", "simulator"):  # every worker kind and beat
+                start(name, command)
         wait_for_port(web_port, web, "web", folder / "web.log")
         print(f"web: {commands['web']}  (WEB_PORT={web_port}); logs in {folder}", flush=True)
         return run_load(args, f"http://127.0.0.1:{web_port}")

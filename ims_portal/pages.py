@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from typing import Any, cast
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet, Value
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
+
+
+def _next_part(parts: Iterator[bytes]) -> bytes | None:
+    return next(parts, None)
+
+
+class FlatStreamingHttpResponse(StreamingHttpResponse):
+    """A response streamed from a synchronous iterator (rows read from the database as they
+    are sent) that stays streamed under ASGI too: Django's own reads such an iterator to
+    its end into a list before sending the first byte there, so memory would grow with the
+    file. Here each part is read in the request's own thread (that of its database
+    connection) when the client is ready for it."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        parts: Iterator[bytes] = iter(self.streaming_content)  # type: ignore[arg-type]
+        read = sync_to_async(_next_part, thread_sensitive=True)
+        while (part := await read(parts)) is not None:
+            yield part
+
 
 # The most rows a paged list counts past the page it shows: beyond it the page says "more
 # than", so no page counts millions of rows to print one figure.

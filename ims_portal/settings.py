@@ -148,6 +148,23 @@ if _POSTGRESQL and DATABASE_STATEMENT_TIMEOUT_MS:
     _given = _options.get("options", "")
     _options["options"] = f"{_given} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}".strip()
 
+# Under ASGI (the web server: asgi.py) each request's code runs in a thread made for that
+# request, so a persistent connection outlives its thread, is never used again and piles up
+# until the garbage collector closes it. There connections come from a pool in each process
+# instead (psycopg_pool, at most DATABASE_POOL_SIZE, checked before each use), which asgi.py
+# turns on; WSGI, the worker and commands keep the persistent connections above.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+if _POSTGRESQL and DATABASE_POOL:
+    from psycopg_pool import ConnectionPool
+
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # what the pool requires: it keeps them
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+        "timeout": 10.0,
+        "check": ConnectionPool.check_connection,
+    }
+
 # In production the portal connects as a role that may only use the tables (DATABASE_URL),
 # and migrations run as the role that owns them (DATABASE_MIGRATE_URL): `manage.py migrate`
 # connects through this alias when it is there, then grants the portal's role its rights
@@ -361,6 +378,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("NOTIFY_SWEEP_EVERY", default=30.0),
     },
 }
+
+# Export pages are told of each change as it commits (Server-Sent Events over ASGI, fed by
+# Redis pub/sub at REDIS_URL: exports/push.py) when the tasks go through that Redis; polling
+# stays the fallback either way. A heartbeat every EXPORT_PUSH_HEARTBEAT seconds keeps idle
+# streams open through proxies; a stream ends after EXPORT_PUSH_MAX_AGE seconds and the
+# browser reconnects, which re-checks access and renders the current state.
+EXPORT_PUSH = env.bool("EXPORT_PUSH", default=CELERY_BROKER_URL == REDIS_URL)
+EXPORT_PUSH_HEARTBEAT = env.float("EXPORT_PUSH_HEARTBEAT", default=15.0)
+EXPORT_PUSH_MAX_AGE = env.float("EXPORT_PUSH_MAX_AGE", default=10 * 60.0)
 
 # The cache follows the broker's choice: Redis when the tasks go through Redis at REDIS_URL,
 # else each process's own memory (it holds the image list and the rate-limit counters).

@@ -15,7 +15,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -39,7 +38,12 @@ from ims_portal.audit.checkpoints import CheckpointError, staleness
 from ims_portal.audit.forms import AuditFilterForm
 from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.audit.trail import record
-from ims_portal.pages import BoundedPaginator, is_fragment_request, query_without_page
+from ims_portal.pages import (
+    BoundedPaginator,
+    FlatStreamingHttpResponse,
+    is_fragment_request,
+    query_without_page,
+)
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_ROWS = 2000  # rows per database round trip while streaming an export
@@ -149,7 +153,9 @@ def export_events(request: HttpRequest, fmt: str) -> HttpResponseBase:
     return events_file(request, filters, fmt)
 
 
-def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> StreamingHttpResponse:
+def events_file(
+    request: HttpRequest, filters: AuditFilterForm, fmt: str
+) -> FlatStreamingHttpResponse:
     """The response streaming the events `filters` (valid) select as a `fmt` file: the
     page's download and the REST API's both. The export is recorded first."""
     described = filters.described()
@@ -181,7 +187,7 @@ def events_file(request: HttpRequest, filters: AuditFilterForm, fmt: str) -> Str
     else:
         rows = events.order_by("id").values_list(*exporting.COLUMNS)
         pieces = exporting.stream(fmt, header, rows.iterator(chunk_size=EXPORT_CHUNK_ROWS))
-    response = StreamingHttpResponse(pieces, content_type=exporting.CONTENT_TYPES[fmt])
+    response = FlatStreamingHttpResponse(pieces, content_type=exporting.CONTENT_TYPES[fmt])
     stamp = marker.at.strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     response["X-Audit-Chain-Head"] = f"{marker.pk}:{marker.hash}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ims_portal.exports import evidence_views, views
+from ims_portal.exports import evidence_views, views, views_push
 
 app_name = "exports"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("new/buckets/", views.bucket_picker, name="bucket_picker"),
     path("<int:pk>/", views.export_detail, name="detail"),
     path("<int:pk>/status/", views.export_status, name="status"),
+    path("<int:pk>/events/", views_push.export_events, name="events"),
     path("<int:pk>/verification/", views.export_verification, name="verification"),
     path("<int:pk>/cancel/", views.cancel_export, name="cancel"),
     path("<int:pk>/abandon/", views.abandon_export, name="abandon"),

@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotModified
@@ -237,9 +238,10 @@ def export_or_404(request: SignedInRequest, pk: int, *, own: bool = False) -> Ex
 @require_GET
 def export_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     """One export's page; its status part and audit timeline refresh themselves while the
-    export is in flight."""
+    export is in flight: pushed by its live stream (`views_push`), else polled."""
     export = export_or_404(request, pk)
-    return TemplateResponse(request, "exports/detail.html", _status_context(request, export))
+    context = {**_status_context(request, export), "push": settings.EXPORT_PUSH}
+    return TemplateResponse(request, "exports/detail.html", context)
 
 
 @reader_required

@@ -70,3 +70,17 @@ def test_a_statement_past_the_timeout_is_cancelled():
     assert stopped.returncode != 0 and "statement timeout" in stopped.stderr
     unbounded = run_python(code, bare_env(**env, DATABASE_STATEMENT_TIMEOUT_MS="0"))
     assert unbounded.stdout.strip() == "finished", unbounded.stderr
+
+
+def test_the_asgi_web_app_takes_its_postgresql_connections_from_a_bounded_pool():
+    pool = "s.DATABASES['default'].get('OPTIONS', {}).get('pool', {}).get('max_size')"
+    age = "s.DATABASES['default']['CONN_MAX_AGE']"
+    assert setting(pool, DATABASE_URL=PG) == "None"  # WSGI, workers, commands: no pool
+    assert setting(pool, DATABASE_URL=PG, DATABASE_POOL="true") == "10"
+    assert setting(age, DATABASE_URL=PG, DATABASE_POOL="true") == "0"  # the pool keeps them
+    assert setting(pool, DATABASE_URL=PG, DATABASE_POOL="true", DATABASE_POOL_SIZE="4") == "4"
+    assert setting(pool, DATABASE_URL="sqlite:////tmp/x.sqlite3", DATABASE_POOL="true") == "None"
+    code = "import ims_portal.asgi; from django.conf import settings as s; print(" + pool + ")"
+    result = run_python(code, bare_env(SECRET_KEY="x", DATABASE_URL=PG))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "10"

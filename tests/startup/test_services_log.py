@@ -82,14 +82,15 @@ def test_the_broker_is_named_without_its_password(url, shown):
     assert describe_broker(url) == shown
 
 
-def test_the_web_process_logs_its_broker_and_cloud_once():
+@pytest.mark.parametrize("entry", ["ims_portal.wsgi", "ims_portal.asgi"])
+def test_the_web_process_logs_its_broker_and_cloud_once(entry):
     env = bare_env(
         DEBUG="true",
         REDIS_URL="redis://:hunter2@127.0.0.1:1/0",
         DATABASE_URL="sqlite:///:memory:",
         SIMULATOR_PORT="8412",
     )
-    result = run_python("import ims_portal.wsgi", env)
+    result = run_python(f"import {entry}", env)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if "broker:" in line]
     assert len(lines) == 1, result.stderr

@@ -1,0 +1,75 @@
+// The export page's live part (templates/exports/partials/status_live.html) has two ways of
+// staying current: its stream of Server-Sent Events (htmx's SSE extension) and, as the
+// fallback, the polls of its fragments. While the stream is open the polls are held back,
+// so one page never asks twice; as soon as it drops they go on by themselves. Whichever
+// delivers a fragment, an older one never replaces a newer one (`data-version`, the
+// export's last write), as a poll answered just before a push would otherwise do.
+(function () {
+  "use strict";
+
+  const VERSION = /data-version="([0-9.]+)"/;
+
+  function shown() {
+    const status = document.getElementById("export-status");
+    return status ? status.dataset.version || "" : "";
+  }
+
+  function isOlder(html) {
+    const found = VERSION.exec(html || "");
+    // Both are seconds and microseconds since 1970, zero-padded alike: compared as text.
+    return found !== null && found[1] < shown();
+  }
+
+  function setOpen(event, open) {
+    if (!event.target.matches || !event.target.matches("#export-live")) return;
+    if (open) {
+      event.target.dataset.push = "open";
+    } else {
+      delete event.target.dataset.push;
+    }
+  }
+
+  document.addEventListener("htmx:sseOpen", function (event) { setOpen(event, true); });
+  document.addEventListener("htmx:sseError", function (event) { setOpen(event, false); });
+  document.addEventListener("htmx:sseClose", function (event) { setOpen(event, false); });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const element = event.detail.elt;
+    const polls = (element.getAttribute("hx-trigger") || "").startsWith("every ");
+    if (polls && element.closest("#export-live[data-push=open]")) event.preventDefault();
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target.id === "export-status" && isOlder(event.detail.serverResponse)) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (isOlder(event.detail.data)) event.preventDefault();
+  });
+
+  // A pushed page is re-rendered only when the export changes, so the elapsed time counts
+  // on here between renders, from what the server said at its render (`data-at`, seconds
+  // since 1970 on the server's clock, so a wrong clock in the browser does not matter), in
+  // the words of the `duration` filter.
+  function duration(seconds) {
+    const hours = Math.floor(seconds / 3600);
+    const minutes = Math.floor((seconds % 3600) / 60);
+    const rest = seconds % 60;
+    const pad = function (n) { return String(n).padStart(2, "0"); };
+    if (hours) return hours + " h " + pad(minutes) + " min";
+    if (minutes) return minutes + " min " + pad(rest) + " s";
+    return rest + " s";
+  }
+
+  const arrived = new WeakMap();
+  window.setInterval(function () {
+    document.querySelectorAll("#export-status .elapsed[data-since]").forEach(function (span) {
+      if (!arrived.has(span)) arrived.set(span, Date.now());
+      const base = Number(span.dataset.at) - Number(span.dataset.since);
+      const since = Math.floor((Date.now() - arrived.get(span)) / 1000);
+      span.textContent = duration(Math.max(base + since, 0));
+    });
+  }, 1000);
+})();

@@ -1,0 +1,97 @@
+"""An export page in Chromium, served over ASGI: a change a worker commits reaches the page
+by push, with no poll at all while the stream is open; with the stream unreachable, the
+page's polling brings the same change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from ims_portal.exports.models import Export, Status
+from tests.asgi_server import commit_elsewhere, serving_asgi
+from tests.browser.conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def asgi_server(settings) -> Iterator[SimpleNamespace]:
+    settings.EXPORT_PUSH = True
+    with serving_asgi() as url:
+        yield SimpleNamespace(url=url)
+
+
+def running(make_export, owner) -> Export:
+    now = timezone.now()
+    return make_export(
+        owner,
+        status=Status.RUNNING,
+        submitted_at=now,
+        running_at=now,
+        last_change_at=now,
+        next_poll_at=now + timedelta(seconds=30),
+        job_id="job-1",
+        progress=0.2,
+        poll_count=3,
+    )
+
+
+def poll_to(export: Export, progress: float) -> None:
+    loaded = Export.objects.get(pk=export.pk)
+    commit_elsewhere(
+        lambda: loaded.record_poll(timezone.now() + timedelta(seconds=30), progress=progress)
+    )
+
+
+def watch_polls(page) -> list[str]:
+    polls: list[str] = []
+    page.on("request", lambda r: "/status/" in r.url and polls.append(r.url))
+    return polls
+
+
+def test_a_committed_change_reaches_the_page_by_push_without_a_poll(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    polls = watch_polls(page)
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + export.get_absolute_url())
+    page.wait_for_selector("#export-live[data-push=open]")
+    assert page.get_attribute("#export-progress", "value") == "20"
+
+    poll_to(export, 0.6)
+    page.wait_for_selector("#export-progress[value='60']", timeout=5_000)
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+    assert page.is_visible("#export-live[data-push=open]")
+
+    loaded = Export.objects.get(pk=export.pk)
+    commit_elsewhere(lambda: loaded.transition(Status.FAILED, error_code="IMG.0999"))
+    page.wait_for_selector("#export-status[data-status=failed]", timeout=5_000)
+    assert "IMG.0999" in page.text_content("#export-status")
+    # The stream ended with the export: the page neither streams nor polls any more.
+    page.wait_for_function("() => !document.querySelector('#export-live[data-push]')")
+    page.wait_for_timeout(2_500)
+    assert polls == []
+    assert page.csp_violations == []
+
+
+def test_with_the_stream_unreachable_the_page_polls_the_change_in(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    polls = watch_polls(page)
+    page.route("**/events/", lambda route: route.abort())
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + export.get_absolute_url())
+    assert page.get_attribute("#export-progress", "value") == "20"
+
+    poll_to(export, 0.6)
+    page.wait_for_selector("#export-progress[value='60']", timeout=8_000)
+    assert polls  # it came by a poll
+    assert not page.is_visible("#export-live[data-push]")
+    assert page.csp_violations == []

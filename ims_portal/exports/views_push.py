@@ -51,6 +51,13 @@ def _render(request: HttpRequest, pk: int) -> tuple[HttpResponseBase, bytes, boo
         connections.close_all()
 
 
+def _no_push(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The answer where no stream can be had: the refusal a poll of the fragment would get
+    (so every route answers a stranger alike), else 204, after which the page polls."""
+    response = views.export_status(request, pk)
+    return response if response.status_code not in (200, 304) else HttpResponse(status=204)
+
+
 class _Listener:
     """One open stream's wait for the next change of its export."""
 
@@ -145,13 +152,13 @@ async def export_events(request: HttpRequest, pk: int) -> HttpResponseBase:
     poll the fragment gets the same answer as that poll (sign-in, 403, 404).
     """
     if not settings.EXPORT_PUSH or not isinstance(request, ASGIRequest):
-        return HttpResponse(status=204)
+        return await sync_to_async(_no_push)(request, pk)
     try:
         # Listening before the first render, so that no change falls between the two.
         hub, listener = await _subscribe(pk)
     except (redis.RedisError, OSError, TimeoutError) as error:
         log.warning("export %s: no live stream (Redis: %s); the page polls", pk, error)
-        return HttpResponse(status=204)
+        return await sync_to_async(_no_push)(request, pk)
     try:
         first, body, live = await sync_to_async(_render)(request, pk)
     except BaseException:

@@ -178,6 +178,11 @@ MATRIX: dict[str, Row] = {
     "exports:bucket_picker": Row(EXPORTER_PAGE),
     "exports:detail": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
     "exports:status": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
+    # The live stream: here (no ASGI server) 204, "no stream, poll"; refused as a poll is.
+    "exports:events": Row(
+        table(get=(SIGN_IN, 204, 404, 204, 403, 403), unsafe=(SIGN_IN, 405, 405, 403, 403, 403)),
+        lambda world: {"pk": world.export.pk},
+    ),
     "exports:verification": Row(OWN_EXPORT, lambda world: {"pk": world.export.pk}),
     "exports:cancel": Row(
         table(

@@ -178,6 +178,28 @@ class Browser:
         )
         assert answer.status_code == 302, answer.text[:1000]
 
+    def send_new_export(
+        self, image_id: str, file_prefix: str
+    ) -> tuple[requests.Response, requests.Response]:
+        """Open the new-export page and send its form for `image_id` to ims-exports, as a
+        person does; both answers (the page's, the POST's)."""
+        page = self.get("/exports/new/")
+        assert page.status_code == 200, page.text[:2000]
+        token = CSRF_FIELD.search(page.text)
+        assert token
+        answer = self.post(
+            "/exports/new/",
+            {
+                "csrfmiddlewaretoken": token[1],
+                "image": image_id,
+                "bucket": "ims-exports",
+                "file_name": f"{file_prefix}-{uuid.uuid4().hex[:8]}.qcow2",
+                "file_format": "qcow2",
+                "request_token": str(uuid.uuid4()),
+            },
+        )
+        return page, answer
+
 
 def export_posts_by_destination(sim) -> dict[str, int]:
     """How many export POSTs the cloud took up per `bucket:object` (a 401 is refused

@@ -8,14 +8,12 @@ test), the web app under gunicorn, a Celery worker and beat, and the simulator.
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
 from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
 from tests.integration.processes import (
-    CSRF_FIELD,
     Browser,
     RedisServer,
     export_posts_by_destination,
@@ -42,23 +40,9 @@ SENT_WITHIN = 15.0
 
 
 def new_export(browser: Browser, image_id: str) -> tuple[int, str]:
-    """Open the new-export page and send its form; the status of both answers, and where
-    the POST sent the browser."""
-    page = browser.get("/exports/new/")
-    assert page.status_code == 200, page.text[:2000]
-    token = CSRF_FIELD.search(page.text)
-    assert token
-    answer = browser.post(
-        "/exports/new/",
-        {
-            "csrfmiddlewaretoken": token[1],
-            "image": image_id,
-            "bucket": "ims-exports",
-            "file_name": f"outage-{uuid.uuid4().hex[:8]}.qcow2",
-            "file_format": "qcow2",
-            "request_token": str(uuid.uuid4()),
-        },
-    )
+    """Open the new-export page (it must answer) and send its form; the POST's status, and
+    where it sent the browser."""
+    _, answer = browser.send_new_export(image_id, "outage")
     return answer.status_code, answer.headers.get("Location", "")
 
 

@@ -9,19 +9,15 @@ the database, the broker and the cloud.
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 
-from ims_portal.celery import app
 from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
 from tests.integration.processes import (
-    CSRF_FIELD,
     Browser,
     export_posts_by_destination,
-    private_queue,
     start_web,
 )
 from tests.portal_fixtures import start_worker, stop, wait_for
@@ -42,32 +38,9 @@ SUBMITTING = re.compile(rb"export (\d+): submitting ")
 NONCE = re.compile(r'nonce="[^"]*"|name="csrfmiddlewaretoken" value="[^"]*"|"X-CSRFToken": "[^"]*"')
 
 
-@pytest.fixture
-def queue(cloud_settings):
-    """This test's own queues, for the tasks this process sends and the workers'."""
-    name, before = private_queue(), app.conf.task_default_queue
-    app.conf.task_default_queue = name
-    yield name
-    app.conf.task_default_queue = before
-
-
 def new_export(browser: Browser, image_id: str) -> str:
     """Send the new-export form for `image_id`; return the export page it redirects to."""
-    page = browser.get("/exports/new/")
-    assert page.status_code == 200, page.text[:2000]
-    token = CSRF_FIELD.search(page.text)
-    assert token
-    answer = browser.post(
-        "/exports/new/",
-        {
-            "csrfmiddlewaretoken": token[1],
-            "image": image_id,
-            "bucket": "ims-exports",
-            "file_name": f"two-hosts-{uuid.uuid4().hex[:8]}.qcow2",
-            "file_format": "qcow2",
-            "request_token": str(uuid.uuid4()),
-        },
-    )
+    _, answer = browser.send_new_export(image_id, "two-hosts")
     assert answer.status_code == 302, answer.text[:2000]
     return answer.headers["Location"]
 

@@ -128,3 +128,34 @@ def test_the_audit_key_and_checkpoint_commands_run_in_a_development_checkout(dev
     grants = manage("audit_grants", "--role", "ims_app", **signed)
     assert grants.returncode == 1  # SQLite has no roles: said in one line
     assert "PostgreSQL's" in one_line_error(grants)
+
+
+# In the development checkout's SQLite database, as `make run` has it: an export's page and
+# the fragment it polls, by a real request through the whole stack.
+EXPORT_PAGE_ON_SQLITE = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+from ims_portal.exports.models import Export, Status
+alice = get_user_model().objects.get(username="alice")
+export = Export.objects.create(
+    owner=alice, image_id="0b7c", image_name="web-01", image_size=2**30,
+    bucket="ims-exports", object_name="web-01.qcow2", file_format="qcow2",
+)
+export.transition(Status.SUBMITTING)
+client = Client(HTTP_HOST="localhost")
+client.force_login(alice)
+for path in (f"/exports/{export.pk}/", f"/exports/{export.pk}/status/"):
+    first = client.get(path)
+    again = client.get(path, HTTP_IF_NONE_MATCH=first.get("ETag", ""))
+    print(path, first.status_code, again.status_code)
+"""
+
+
+def test_an_export_page_and_its_fragment_answer_on_sqlite(development):
+    for step in (("migrate", "--noinput"), ("create_demo_users",)):
+        assert manage(*step, **development).returncode == 0
+    result = manage("shell", "-c", EXPORT_PAGE_ON_SQLITE, **development)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("/exports/")]
+    assert lines[0].endswith(" 200 200"), result.stdout  # the page has no ETag
+    assert lines[1].endswith(" 200 304"), result.stdout  # the fragment: unchanged, 304

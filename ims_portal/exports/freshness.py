@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet, Subquery
+from django.db.models.sql.compiler import SQLCompiler
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control
@@ -59,18 +60,22 @@ def _version_query(pk: int) -> QuerySet[Export, tuple[Any, ...]]:
 
 
 @cache
-def _compiled() -> tuple[str, tuple[object, ...]]:
+def _compiled() -> tuple[str, tuple[object, ...], SQLCompiler, dict[int, Any]]:
     """The version query as SQL, compiled once: per poll, compiling it would cost more than
-    running it. Its parameters name the export where they hold the sentinel."""
-    sql, params = _version_query(_SENTINEL).query.sql_with_params()
-    return sql, tuple(params)
+    running it. Its parameters name the export where they hold the sentinel. With it, the
+    converters the ORM applies to its columns (on SQLite a timestamp comes back naive, and
+    only the converter makes it the aware datetime the rest of the portal reckons with)."""
+    compiler = _version_query(_SENTINEL).query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    converters = compiler.get_converters([column for column, _, _ in compiler.select])
+    return sql, tuple(params), compiler, converters
 
 
 def load(pk: int) -> tuple[Export, int | None] | None:
     """The export's fields the version needs (an unsaved `Export` holding only those) and
     the id of the newest event of its timeline, in one query; None if there is no such
     export."""
-    sql, params = _compiled()
+    sql, params, compiler, converters = _compiled()
     values: list[Any] = [
         pk if p == _SENTINEL else str(pk) if p == str(_SENTINEL) else p for p in params
     ]
@@ -79,6 +84,8 @@ def load(pk: int) -> tuple[Export, int | None] | None:
         row = cursor.fetchone()
     if row is None:
         return None
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
     return Export(**dict(zip(VERSION_FIELDS, row[:-1], strict=True))), row[-1]
 
 

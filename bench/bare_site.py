@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import django
 from django.conf import settings
+from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -51,3 +52,4 @@ def page(request: HttpRequest, size: int) -> HttpResponse:
 
 urlpatterns = [path("bare/<int:size>/", page)]
 application = get_wsgi_application()
+asgi_application = get_asgi_application()  # beside the portal served as ASGI

@@ -5,9 +5,10 @@ Run on demand (not a test):  .venv/bin/python bench/web_ratios.py [--exports 100
 It makes a scratch PostgreSQL database (`ims_portal_bench_web`, dropped and re-created),
 fills it with SQL (`generate_series`: exports over 50 exporters and as many audit events;
 the events' hashes are stand-ins, so the chain of this database does not verify), and
-starts two gunicorn servers with the same settings (the portal's `--workers 2 --threads 4`):
-the portal, and `bench/bare_site.py`, a Django site with one view, the default middleware
-and no database. For each page it measures the portal page and a bare view answering as
+starts two gunicorn servers with the same settings (the Procfile's web line: ASGI under
+uvicorn workers; `--wsgi` for the WSGI server it replaced, `--workers 2 --threads 4`): the
+portal, and `bench/bare_site.py`, a Django site with one view, the default middleware and
+no database. For each page it measures the portal page and a bare view answering as
 many bytes, side by side under the same `wrk` load, alternating bare/portal `--rounds`
 times, and prints the median of the ratios portal/bare (requests per second), with this
 machine's absolute figures beside it. The text search is also timed alone (one connection),
@@ -36,7 +37,22 @@ from scratch import ROOT, django_on_scratch_database  # bench/ is the script's f
 
 DB = "ims_portal_bench_web"
 BENCH = Path(__file__).resolve().parent
-GUNICORN = ["--workers", "2", "--threads", "4", "--log-level", "warning"]  # as the Procfile's
+WSGI_SERVER = ["--workers", "2", "--threads", "4"]  # the Procfile's before it served ASGI
+
+
+def procfile_server() -> tuple[str, list[str]]:
+    """The application and gunicorn options of the Procfile's web line (not its --bind)."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = line.split()[2:]  # after "web:" and the gunicorn command
+    app, options = words[0], words[1:]
+    if "--bind" in options:
+        at = options.index("--bind")
+        del options[at : at + 2]
+    return app, options
+
+
 USERS = 50
 SEARCH = "image-42-db"  # in the name of 1 export in 2,100: a search that finds a few hundred
 
@@ -89,14 +105,17 @@ def fill(exports: int, events: int, owners: list[int]) -> None:
                 file_format, quick, status, job_id, current_step, error_code, error_message,
                 error_remedy, retry_advice, cloud_request_id, submit_attempts, created_at,
                 updated_at, submitted_at, finished_at, poll_count, poll_refusals,
-                progress_samples, eta_prior_only)
+                progress_samples, eta_prior_only, object_etag, verification, verification_note,
+                verify_misses, verify_unreachable)
             SELECT ({owner_array})[1 + i % {len(owners)}], gen_random_uuid(), 'img-' || i,
                 'image-' || (i % 700) || CASE WHEN i % 3 = 0 THEN '-db' ELSE '-web' END,
                 (5 + i % 100) * 1073741824::bigint, 'bucket-' || (i % 40),
                 'exports/' || i || '.qcow2', 'qcow2', false,
                 (ARRAY['succeeded','succeeded','succeeded','failed','rejected'])[1 + i % 5],
                 'job-' || i, '', '', '', '', '', '', 1, t, t, t, t + interval '10 minutes',
-                10, 0, '[]'::jsonb, false
+                10, 0, '[]'::jsonb, false, '',
+                -- ended before the portal checked objects: nothing left to check
+                CASE WHEN i % 5 < 3 THEN 'legacy' ELSE '' END, '', 0, 0
             FROM generate_series(1, {exports:d}) AS i, LATERAL (
                 SELECT now() - ({exports:d} - i) * interval '1 minute' - interval '1 hour') AS s(t)
             """  # noqa: S608 - only integers are formatted in; no parameters, so % is modulo
@@ -145,8 +164,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(app: str, port: int, chdir: Path) -> subprocess.Popen:
-    command = [str(ROOT / ".venv/bin/gunicorn"), app, "--bind", f"127.0.0.1:{port}", *GUNICORN]
+def start_gunicorn(app: str, options: list[str], port: int, chdir: Path) -> subprocess.Popen:
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"), app, "--bind", f"127.0.0.1:{port}",
+        "--log-level", "warning", *options,
+    ]  # fmt: skip
     process = subprocess.Popen(
         [*command, "--chdir", str(chdir)], env=os.environ.copy(), start_new_session=True
     )
@@ -188,6 +210,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--wsgi", action="store_true", help="serve both as WSGI (gthread) instead of the Procfile's"
+    )
     parser.add_argument(
         "--reuse", action="store_true", help="keep the scratch database of an earlier run"
     )
@@ -265,9 +290,14 @@ def main() -> None:
     ]  # fmt: skip
 
     product_port, bare_port = free_port(), free_port()
+    if args.wsgi:
+        app, options, bare_app = "ims_portal.wsgi", WSGI_SERVER, "bare_site:application"
+    else:
+        app, options = procfile_server()
+        bare_app = "bare_site:asgi_application" if "asgi" in app else "bare_site:application"
     servers = [
-        start_gunicorn("ims_portal.wsgi", product_port, ROOT),
-        start_gunicorn("bare_site:application", bare_port, BENCH),
+        start_gunicorn(app, options, product_port, ROOT),
+        start_gunicorn(bare_app, options, bare_port, BENCH),
     ]
     base, bare_base = f"http://127.0.0.1:{product_port}", f"http://127.0.0.1:{bare_port}"
     try:
@@ -306,7 +336,7 @@ def main() -> None:
 
     print(f"\n{args.exports:,} exports, {events:,} audit events; wrk -c{args.connections} "
           f"-d{args.duration:g}s, bare/portal alternated {args.rounds} times; gunicorn "
-          f"{' '.join(GUNICORN[:4])}")  # fmt: skip
+          f"{app} {' '.join(options)}")  # fmt: skip
     print("ratio = portal requests/s ÷ bare requests/s (median of the rounds); the absolute")
     print("figures are this machine's (medians of the rounds)")
     head = (

@@ -16,8 +16,6 @@ plain export, so the output is identical whichever way a row took
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +31,7 @@ CHUNK_CHARS = 64 * 1024  # characters per yielded piece: few, large writes to th
 DETAILS = exporting.COLUMNS.index("details")
 BEFORE = exporting.COLUMNS[:DETAILS]
 AFTER = exporting.COLUMNS[DETAILS + 1 :]
-# What makes `csv.writer` quote a cell (with "\n" as the line end; "\r" too, to be safe).
+# What makes `exporting.csv_line` quote a cell.
 QUOTED = (",", '"', "\n", "\r")
 
 
@@ -115,14 +113,10 @@ def _query(events: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
 def stream(header: dict[str, Any], events: QuerySet[Any]) -> Iterator[str]:
     """The CSV file of `events` (a queryset of audit events, any filter) under `header`,
     piece by piece: memory stays flat whatever the number of rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    write = exporting.csv_line()
 
     def line(cells: list[str]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([exporting.escape_cell(cell) for cell in cells])
-        return buffer.getvalue()
+        return write([exporting.escape_cell(cell) for cell in cells])
 
     yield exporting.CSV_MARK + chain.canonical_json(header) + "\n"
     yield line(list(exporting.COLUMNS))

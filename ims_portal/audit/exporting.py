@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ims_portal.audit import chain
@@ -64,16 +64,27 @@ def _batched(lines: Iterable[str]) -> Iterator[str]:
         yield "".join(batch)
 
 
-def _csv_lines(header: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+def csv_line() -> Callable[[Iterable[str]], str]:
+    """A writer of one row of cells as a CSV line ending in "\n".
+
+    `csv.writer` quotes a cell holding a character of its line terminator: told "\n", it
+    would leave a bare CR unquoted, and a reader ends the row there. So it writes "\r\n"
+    (quoting every cell with a CR or an LF) and the line end is put back to "\n".
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
 
     def line(cells: Iterable[str]) -> str:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow(cells)
-        return buffer.getvalue()
+        return buffer.getvalue()[:-2] + "\n"
 
+    return line
+
+
+def _csv_lines(header: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    line = csv_line()
     yield CSV_MARK + chain.canonical_json(header) + "\n"
     yield line(COLUMNS)
 

@@ -29,7 +29,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,14 +44,15 @@ from locust import HttpUser, between, task
 from locust.env import Environment
 from locust.exception import StopUser
 from requests.adapters import HTTPAdapter
+from scratch import ROOT  # bench/ is the script's folder
+from servers import free_port, procfile, wait_for_port
 from urllib3.util.retry import Retry
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ims_portal.audit.signing import generate_private_pem  # noqa: E402
-from ims_portal.simulator import seed  # noqa: E402
-from ims_portal.simulator.defaults import SimulatorSettings  # noqa: E402
+from ims_portal.audit.signing import generate_private_pem
+from ims_portal.simulator import seed
+from ims_portal.simulator.defaults import SimulatorSettings
 
 DB = "ims_portal_bench_load"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -220,31 +220,6 @@ class Creator(Person):
 
 
 # --- The script: services up, locust run, figures, services down ---------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited: {log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{what} did not listen on {port}: {log.read_text()[-2000:]}")
-
-
-def procfile() -> dict[str, str]:
-    """The Procfile's commands by name: the load runs what production runs."""
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
 def fresh_database(name: str) -> None:

@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
-from scratch import django_on_scratch_database  # bench/ is the script's folder
+from scratch import ROOT, django_on_scratch_database  # bench/ is the script's folder
+from servers import free_port, procfile_web, start_gunicorn
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 TARGET_P95_MS = 500.0  # issue's target: commit to DOM, pushed
 
@@ -47,31 +44,6 @@ OBSERVE = """() => {
     {subtree: true, childList: true, attributes: true});
   note();
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_web(port: int) -> subprocess.Popen:
-    """The web server of the Procfile, on `port`."""
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"), "ims_portal.asgi:application",
-        "--worker-class", "uvicorn_worker.UvicornWorker", "--workers", "2",
-        "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", "--chdir", str(ROOT),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the web server did not start")
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -119,7 +91,7 @@ def main() -> None:
     cookie = {"name": "sessionid", "value": client.cookies["sessionid"].value}
 
     port = args.port or free_port()
-    web = start_web(port)
+    web = start_gunicorn(*procfile_web(), port, ROOT)  # the web server of the Procfile
     # Playwright's sync API runs an event loop in this thread, where the ORM is still used.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     base = f"http://127.0.0.1:{port}"

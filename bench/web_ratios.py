@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,23 +33,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from scratch import ROOT, django_on_scratch_database  # bench/ is the script's folder
+from servers import free_port, procfile_web, start_gunicorn
 
 DB = "ims_portal_bench_web"
 BENCH = Path(__file__).resolve().parent
 WSGI_SERVER = ["--workers", "2", "--threads", "4"]  # the Procfile's before it served ASGI
-
-
-def procfile_server() -> tuple[str, list[str]]:
-    """The application and gunicorn options of the Procfile's web line (not its --bind)."""
-    line = next(
-        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
-    )
-    words = line.split()[2:]  # after "web:" and the gunicorn command
-    app, options = words[0], words[1:]
-    if "--bind" in options:
-        at = options.index("--bind")
-        del options[at : at + 2]
-    return app, options
 
 
 USERS = 50
@@ -156,31 +143,6 @@ def fill(exports: int, events: int, owners: list[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE exports_export")
         cursor.execute("VACUUM ANALYZE audit_event")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(app: str, options: list[str], port: int, chdir: Path) -> subprocess.Popen:
-    command = [
-        str(ROOT / ".venv/bin/gunicorn"), app, "--bind", f"127.0.0.1:{port}",
-        "--log-level", "warning", *options,
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        [*command, "--chdir", str(chdir)], env=os.environ.copy(), start_new_session=True
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"gunicorn {app} did not start")
 
 
 def fetch(url: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -293,7 +255,7 @@ def main() -> None:
     if args.wsgi:
         app, options, bare_app = "ims_portal.wsgi", WSGI_SERVER, "bare_site:application"
     else:
-        app, options = procfile_server()
+        app, options = procfile_web()
         bare_app = "bare_site:asgi_application" if "asgi" in app else "bare_site:application"
     servers = [
         start_gunicorn(app, options, product_port, ROOT),

@@ -32,8 +32,8 @@ from django.utils.http import parse_etags, quote_etag
 from ims_portal.accounts.roles import is_auditor, roles_of
 from ims_portal.audit.models import AuditEvent
 from ims_portal.exports.models import Export
-from ims_portal.exports.progress import remaining_time
-from ims_portal.exports.templatetags.export_tags import duration, time_left
+from ims_portal.exports.progress import remaining_time, time_left_words
+from ims_portal.exports.templatetags.export_tags import duration
 from ims_portal.exports.workflow import is_stalled
 
 # What the version reads of the export: its row's stamp and what the clock's words are
@@ -97,13 +97,9 @@ def may_see(request: HttpRequest, export: Export) -> bool:
 
 def clock_words(export: Export, now: datetime) -> tuple[str, str, bool]:
     """What the fragment says that moves with the clock alone, as the page words it."""
-    remaining = remaining_time(export, now)
-    if remaining is None:
-        left = ""  # "estimating…" or "unknown": read from the row
-    elif remaining:
-        left = time_left(remaining)
-    else:
-        left = "finishing"
+    # Without a stored estimate the words come from the row ("estimating…" or "unknown"),
+    # whose changes move the version anyway; this `export` holds only VERSION_FIELDS.
+    left = time_left_words(export, remaining_time(export, now))
     return duration(export.elapsed(now)), left, is_stalled(export, now)
 
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django import template
 
 from ims_portal.audit.models import AuditEvent
-from ims_portal.exports import eta, rules
+from ims_portal.exports import rules
 from ims_portal.exports.models import StatusStep
 
 register = template.Library()
@@ -22,12 +22,6 @@ def duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {seconds:02d} s"
     return f"{seconds} s"
-
-
-@register.filter
-def time_left(value: timedelta) -> str:
-    """The time an export has left as a round figure: "about 3 min"."""
-    return eta.describe(value.total_seconds())
 
 
 @register.filter

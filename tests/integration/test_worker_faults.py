@@ -69,7 +69,16 @@ def test_kill_9_of_the_worker_with_50_exports_in_flight_loses_none_and_posts_non
     for export in exports:
         submit_export.delay(export.pk)
     try:
-        wait_for(lambda: len(sim.control.requests(method="POST", path_contains="/file")) >= 8)
+        # The moment to kill: some followed, and some POSTs on the wire (each takes a second
+        # there; between two of them a process may be polling, so wait for one to be out).
+        wait_for(
+            lambda: (
+                len(sim.control.requests(method="POST", path_contains="/file")) >= 8
+                and Export.objects.filter(
+                    pk__in=[e.pk for e in exports], status=Status.SUBMITTING
+                ).exists()
+            )
+        )
         signal_group(worker, signal.SIGKILL)
         worker.wait(10)
         at_the_kill = statuses(exports)

@@ -56,6 +56,9 @@ def query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+FARTHEST_START = 2**62
+
+
 class BoundedPaginator(Paginator):
     """A paginator that counts at most `COUNT_BOUND` rows past the page asked for.
 
@@ -71,9 +74,12 @@ class BoundedPaginator(Paginator):
     def get_page(self, number: Any) -> Page:
         """The page `number` (the last one for anything past the end), counting from it."""
         try:
-            self._start = max(int(number) - 1, 0) * int(self.per_page)
+            start = max(int(number) - 1, 0) * int(self.per_page)
         except (TypeError, ValueError):
-            self._start = 0
+            start = 0
+        # Past any table a database holds, so past the end; beyond it PostgreSQL refuses
+        # the OFFSET of the count (a bigint) instead of finding nothing there.
+        self._start = min(start, FARTHEST_START)
         return super().get_page(number)
 
     @cached_property

@@ -30,7 +30,12 @@ TIMEOUT = 1.0  # the worker's connect and read timeouts, seconds
 
 @pytest.fixture(scope="module")
 def short_timeout_worker(worker_env, tmp_path_factory):
-    """A worker whose cloud client gives up after TIMEOUT, on a queue of its own."""
+    """A worker whose cloud client gives up after TIMEOUT, on a queue of its own.
+
+    One pool process: each process holds its own IAM token, and the simulator's reset
+    before every test forgets them all. With two, the warm-up could renew one process's
+    token while the other still held the old one, and the fault meant for a POST the cloud
+    acts on would hit that process's POST, refused as 401, instead."""
     queue, before = private_queue(), app.conf.task_default_queue
     env = {
         **worker_env,
@@ -38,7 +43,7 @@ def short_timeout_worker(worker_env, tmp_path_factory):
         "IMS_CONNECT_TIMEOUT": str(TIMEOUT),
         "IMS_READ_TIMEOUT": str(TIMEOUT),
     }
-    worker = start_worker(env, tmp_path_factory.mktemp("faults") / "worker.log")
+    worker = start_worker(env, tmp_path_factory.mktemp("faults") / "worker.log", concurrency=1)
     app.conf.task_default_queue = queue
     yield worker
     app.conf.task_default_queue = before

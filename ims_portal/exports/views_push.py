@@ -1,18 +1,22 @@
-"""The export page's live stream: its status fragment as Server-Sent Events (`push`).
+"""The live streams of the pages, as Server-Sent Events (`push`): an export page's status
+fragment, and a history page's rows.
 
-The stream answers exactly what a poll of the status fragment answers (`views.export_status`
-renders every event, with its access check, its 404s and their audit), first at once and
-then after each change published for the export. Between changes it only waits: no query
-runs and no database connection is held, whatever the number of open pages. The streams of a
-web process share one Redis subscription (`_Hub`), which wakes those of the export named.
+The export's stream answers exactly what a poll of the status fragment answers
+(`views.export_status` renders every event, with its access check, its 404s and their audit),
+first at once and then after each change published for the export. The history's stream
+renders the page's table first, then the rows of it that change, through the same partials
+and the same query as the page. Between changes a stream only waits: no query runs and no
+database connection is held, whatever the number of open pages. The streams of a web process
+share one Redis subscription (`_Hub`), which wakes those of the export or the owner named.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import redis
 import redis.asyncio as aredis
@@ -20,13 +24,19 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET
 
+from ims_portal.accounts.access import reader_required
+from ims_portal.accounts.roles import is_auditor
 from ims_portal.exports import views
+from ims_portal.exports.forms import HistoryFilterForm
 from ims_portal.exports.models import Export
-from ims_portal.exports.push import export_channel
+from ims_portal.exports.push import export_channel, owner_channel
+from ims_portal.pages import SignedInRequest
 
 log = logging.getLogger("ims_portal.cache")  # as in push.py: a Redis outage, once a minute
 
@@ -59,36 +69,75 @@ def _no_push(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 
 class _Listener:
-    """One open stream's wait for the next change of its export."""
+    """One open stream's wait for the next change of what it shows: one export's (key
+    `("export", pk)`), one user's exports' (`("owner", user id)`) or every export's
+    (`EVERYONE`)."""
 
-    def __init__(self, pk: int) -> None:
-        self.pk = pk
+    def __init__(self, key: tuple[str, int]) -> None:
+        self.key = key
         self.changed = asyncio.Event()
+        self.exports: set[int] = set()  # those that changed since the stream last looked
+        self.created = False  # one of them is new
         self.lost = False  # the subscription broke: the stream ends, the page polls
+
+    def wake(self, pk: int, created: bool) -> None:
+        self.exports.add(pk)
+        self.created = self.created or created
+        self.changed.set()
+
+    def take(self) -> tuple[set[int], bool]:
+        """The exports changed since the last call, and whether one of them is new; a burst
+        of changes (a poll and its move) is taken as one."""
+        taken = self.exports, self.created
+        self.exports, self.created = set(), False
+        self.changed.clear()
+        return taken
+
+
+EVERYONE = ("everyone", 0)
+
+
+def _message(data: bytes) -> tuple[int, bool]:
+    body = json.loads(data)
+    return int(body["export"]), bool(body.get("created", False))
 
 
 class _Hub:
     """The one Redis subscription of an event loop (a web process), shared by all its
-    streams: it listens on every export's channel and wakes the streams of the export each
-    message names. If Redis goes, every stream is told and ends (their pages poll, and
+    streams: it listens on every export's channel and every owner's, and wakes the streams
+    of the export or the owner each message names (and those of everyone's exports, on the
+    export's). If Redis goes, every stream is told and ends (their pages poll, and
     reconnect); the next stream to open starts a new hub."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.listeners: dict[int, set[_Listener]] = {}
+        self.listeners: dict[tuple[str, int], set[_Listener]] = {}
         self.ready: asyncio.Future[None] = loop.create_future()
         self.task = loop.create_task(self._run())
 
-    def add(self, pk: int) -> _Listener:
-        listener = _Listener(pk)
-        self.listeners.setdefault(pk, set()).add(listener)
+    def add(self, key: tuple[str, int]) -> _Listener:
+        listener = _Listener(key)
+        self.listeners.setdefault(key, set()).add(listener)
         return listener
 
     def remove(self, listener: _Listener) -> None:
-        group = self.listeners.get(listener.pk, set())
+        group = self.listeners.get(listener.key, set())
         group.discard(listener)
         if not group:
-            self.listeners.pop(listener.pk, None)
+            self.listeners.pop(listener.key, None)
+
+    def _dispatch(self, channel: str, data: bytes) -> None:
+        try:
+            pk, created = _message(data)
+            if channel.startswith(export_channel("")):
+                keys = [("export", pk), EVERYONE]
+            else:
+                keys = [("owner", int(channel.removeprefix(owner_channel(""))))]
+        except (ValueError, KeyError, TypeError):
+            return  # not one of the portal's messages: nobody to wake
+        for key in keys:
+            for listener in self.listeners.get(key, ()):
+                listener.wake(pk, created)
 
     async def _run(self) -> None:
         client = aredis.Redis.from_url(
@@ -99,12 +148,10 @@ class _Hub:
         )
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.psubscribe(export_channel("*"))
+            await pubsub.psubscribe(export_channel("*"), owner_channel("*"))
             self.ready.set_result(None)
             async for message in pubsub.listen():
-                _, _, pk = message["channel"].decode().rpartition(":")
-                for listener in self.listeners.get(int(pk), ()):
-                    listener.changed.set()
+                self._dispatch(message["channel"].decode(), message["data"])
         except (redis.RedisError, OSError, ValueError) as error:
             log.warning("live streams: Redis subscription lost (%s); pages poll", error)
             if not self.ready.done():
@@ -123,15 +170,15 @@ class _Hub:
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub] = weakref.WeakKeyDictionary()
 
 
-async def _subscribe(pk: int) -> tuple[_Hub, _Listener]:
-    """Wait for the changes of export `pk`, through this process's hub (started if need be);
+async def _subscribe(key: tuple[str, int]) -> tuple[_Hub, _Listener]:
+    """Wait for the changes `key` names, through this process's hub (started if need be);
     raises if Redis does not answer."""
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
         hub = _hubs[loop] = _Hub(loop)
     await asyncio.wait_for(asyncio.shield(hub.ready), 2 * settings.REDIS_TIMEOUT)
-    return hub, hub.add(pk)
+    return hub, hub.add(key)
 
 
 def _event(name: str, body: bytes) -> bytes:
@@ -139,6 +186,9 @@ def _event(name: str, body: bytes) -> bytes:
     return (
         f"event: {name}\n".encode() + "".join(f"data: {line}\n" for line in lines).encode() + b"\n"
     )
+
+
+Update = Callable[[set[int], bool], tuple[bool, bytes, bool]]
 
 
 async def export_events(request: HttpRequest, pk: int) -> HttpResponseBase:
@@ -155,7 +205,7 @@ async def export_events(request: HttpRequest, pk: int) -> HttpResponseBase:
         return await sync_to_async(_no_push)(request, pk)
     try:
         # Listening before the first render, so that no change falls between the two.
-        hub, listener = await _subscribe(pk)
+        hub, listener = await _subscribe(("export", pk))
     except (redis.RedisError, OSError, TimeoutError) as error:
         log.warning("export %s: no live stream (Redis: %s); the page polls", pk, error)
         return await sync_to_async(_no_push)(request, pk)
@@ -167,21 +217,32 @@ async def export_events(request: HttpRequest, pk: int) -> HttpResponseBase:
     if first.status_code != 200:
         hub.remove(listener)
         return first
-    response = StreamingHttpResponse(
-        _stream(request, pk, body, live, hub, listener), content_type="text/event-stream"
-    )
+
+    def update(changed: set[int], created: bool) -> tuple[bool, bytes, bool]:
+        answer, body, live = _render(request, pk)
+        return answer.status_code == 200, _event(STATUS_EVENT, body), live
+
+    return _streaming(_stream(_event(STATUS_EVENT, body), live, hub, listener, update))
+
+
+def _streaming(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx and its kind: pass each event on at once
     return response
 
 
 async def _stream(
-    request: HttpRequest, pk: int, first: bytes, live: bool, hub: _Hub, listener: _Listener
+    first: bytes, live: bool, hub: _Hub, listener: _Listener, update: Update
 ) -> AsyncIterator[bytes]:
+    """The events of a stream: `first`, then, while it is `live`, what `update` (run in a
+    thread, with the exports that changed and whether one is new) answers after each
+    change, until it says the user may no longer see the page, the stream's time is up or
+    Redis goes; heartbeats between."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.EXPORT_PUSH_MAX_AGE
     try:
-        yield f"retry: {RECONNECT_MS}\n".encode() + _event(STATUS_EVENT, first)
+        yield f"retry: {RECONNECT_MS}\n".encode() + first
         while live:
             left = deadline - loop.time()
             if left <= 0:
@@ -195,11 +256,135 @@ async def _stream(
                 continue
             if listener.lost:
                 return  # Redis went: the page polls until its reconnect finds it again
-            listener.changed.clear()  # a burst of changes (a poll and its move) is one render
-            answer, body, live = await sync_to_async(_render)(request, pk)
-            if answer.status_code != 200:
+            allowed, events, live = await sync_to_async(update)(*listener.take())
+            if not allowed:
                 return  # access withdrawn or export gone: the reconnect shows which
-            yield _event(STATUS_EVENT, body)
+            if events:
+                yield events
         yield _event(END_EVENT, b"")
     finally:
         hub.remove(listener)
+
+
+# The history page's stream.
+
+ROWS_EVENT = "rows"  # the table's `sse-swap`; each row's is `export-<pk>`
+
+
+@reader_required
+@require_GET
+def _history_access(request: HttpRequest) -> HttpResponseBase:
+    """The history page's own checks (sign-in, roles, method), asked again at every render."""
+    return HttpResponse()
+
+
+class _HistoryPage:
+    """What a history page's stream keeps of the page between renders: its filters and
+    the rows it shows (one query renders them all, none runs between changes)."""
+
+    def __init__(self, request: SignedInRequest, filters: HistoryFilterForm) -> None:
+        self.request = request
+        self.filters = filters
+        self.shown: set[int] = set()
+        data = filters.cleaned_data
+        self.first_page = (data["page"] or 1) == 1
+        self.in_flight: set[int] = set()
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Whose exports' changes the page may show, as the page's own query has it (an
+        auditor's everyone's, or the one requester filtered on; others their own)."""
+        user = self.filters.cleaned_data.get("user")
+        if user is not None:
+            return ("owner", user.pk)
+        return EVERYONE if is_auditor(self.request.user) else ("owner", self.request.user.pk)
+
+    @property
+    def live(self) -> bool:
+        """Whether the page can still change: new exports appear on the first page; on
+        another, its rows in flight do."""
+        return self.first_page or bool(self.in_flight)
+
+    def table(self) -> bytes:
+        """The table as it is now, as the event that replaces the page's."""
+        context = views.history_context(self.request, self.filters)
+        response = TemplateResponse(self.request, "exports/partials/history_table.html", context)
+        response.render()
+        rows = context["page"].object_list  # type: ignore[attr-defined]
+        self.shown = {export.pk for export in rows}
+        self.in_flight = {export.pk for export in rows if export.is_in_flight}
+        return _event(ROWS_EVENT, response.content)
+
+    def update(self, changed: set[int], created: bool) -> tuple[bool, bytes, bool]:
+        """The events for a change of exports `changed` (or a new one): the table again
+        where a new export may show on it, else each row shown that changed."""
+        try:
+            if _history_access(self.request).status_code != 200:
+                return False, b"", False
+            if created and self.first_page:
+                return True, self.table(), self.live
+            events = b""
+            show_owner = is_auditor(self.request.user)
+            for export in views.history_rows(self.request, changed & self.shown):
+                context = {"export": export, "show_owner": show_owner}
+                row = render_to_string("exports/partials/history_row.html", context, self.request)
+                events += _event(f"export-{export.pk}", row.encode())
+                self.in_flight.discard(export.pk)
+                if export.is_in_flight:
+                    self.in_flight.add(export.pk)
+            return True, events, self.live
+        finally:
+            connections.close_all()
+
+
+def _history_start(request: HttpRequest, streaming: bool) -> HttpResponseBase | _HistoryPage:
+    """The refusal the history page would answer (sign-in, 403, 400 for junk filters), or
+    what its stream follows; when `streaming`, no database connection is left open."""
+    try:
+        refused = _history_access(request)
+        if refused.status_code != 200:
+            return refused
+        filters = views.history_filters(request)  # type: ignore[arg-type]
+        if filters is None:
+            return HttpResponseBadRequest("Invalid filter.")
+        return _HistoryPage(request, filters)  # type: ignore[arg-type]
+    finally:
+        if streaming:
+            connections.close_all()
+
+
+def _history_first(page: _HistoryPage) -> bytes:
+    try:
+        return page.table()
+    finally:
+        connections.close_all()
+
+
+async def history_events(request: HttpRequest) -> HttpResponseBase:
+    """The live stream of the history page whose query string it is given: its table as it
+    is now, then each row shown again whenever its export changes, and the table again
+    when the user (for auditors: anyone) makes an export and the page is the first; a
+    heartbeat while nothing changes; `end` once nothing on the page can change.
+
+    Whose exports it hears follows the page: an exporter's own, an auditor's everyone's (or
+    the requester filtered on); whatever a message names, only rows the page's own query
+    finds are rendered. Refused as the page refuses; 204 where there is no push, as for the
+    export's stream. Not one query runs and no database connection is held between changes.
+    """
+    streaming = settings.EXPORT_PUSH and isinstance(request, ASGIRequest)
+    started = await sync_to_async(_history_start)(request, streaming)
+    if not isinstance(started, _HistoryPage):
+        return started
+    if not streaming:
+        return HttpResponse(status=204)
+    try:
+        hub, listener = await _subscribe(started.key)  # before the first render, as above
+    except (redis.RedisError, OSError, TimeoutError) as error:
+        log.warning("history: no live stream (Redis: %s); the page polls", error)
+        return HttpResponse(status=204)
+    try:
+        first = await sync_to_async(_history_first)(started)
+    except BaseException:
+        hub.remove(listener)
+        raise
+    return _streaming(_stream(first, started.live, hub, listener, started.update))

@@ -1,7 +1,8 @@
-// The export page's live part (templates/exports/partials/status_live.html) has two ways of
-// staying current: its stream of Server-Sent Events (htmx's SSE extension) and, as the
-// fallback, the polls of its fragments. While the stream is open the polls are held back,
-// so one page never asks twice; as soon as it drops they go on by themselves. Whichever
+// A live part of a page (the export page's, templates/exports/partials/status_live.html; the
+// history's table, history_rows.html) has two ways of staying current: its stream of
+// Server-Sent Events (htmx's SSE extension, on the element with `sse-connect`) and, as the
+// fallback, the polls of its fragments. While the stream is open the polls inside it are held
+// back, so one page never asks twice; as soon as it drops they go on by themselves. Whichever
 // delivers a fragment, an older one never replaces a newer one (`data-version`, the
 // export's last write), as a poll answered just before a push would otherwise do.
 (function () {
@@ -21,7 +22,7 @@
   }
 
   function setOpen(event, open) {
-    if (!event.target.matches || !event.target.matches("#export-live")) return;
+    if (!event.target.matches || !event.target.matches("[sse-connect]")) return;
     if (open) {
       event.target.dataset.push = "open";
     } else {
@@ -36,7 +37,7 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     const element = event.detail.elt;
     const polls = (element.getAttribute("hx-trigger") || "").startsWith("every ");
-    if (polls && element.closest("#export-live[data-push=open]")) event.preventDefault();
+    if (polls && element.closest("[sse-connect][data-push=open]")) event.preventDefault();
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {

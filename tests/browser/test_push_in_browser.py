@@ -1,6 +1,6 @@
-"""An export page in Chromium, served over ASGI: a change a worker commits reaches the page
-by push, with no poll at all while the stream is open; with the stream unreachable, the
-page's polling brings the same change."""
+"""An export page and the history in Chromium, served over ASGI: a change a worker commits
+reaches the page by push, with no poll at all while the stream is open (on the history, a
+new export too); with the stream unreachable, the page's polling brings the same change."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from ims_portal.exports import push
 from ims_portal.exports.models import Export, Status
 from tests.asgi_server import commit_elsewhere, serving_asgi
 from tests.browser.conftest import sign_in
@@ -94,4 +95,65 @@ def test_with_the_stream_unreachable_the_page_polls_the_change_in(
     page.wait_for_selector("#export-progress[value='60']", timeout=8_000)
     assert polls  # it came by a poll
     assert not page.is_visible("#export-live[data-push]")
+    assert page.csp_violations == []
+
+
+def watch_history_polls(page) -> list[str]:
+    """The history table's polls: htmx's requests of the history page itself."""
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda r: r.headers.get("hx-request") and "/exports/?" in r.url and polls.append(r.url),
+    )
+    return polls
+
+
+def test_a_history_row_changes_by_push_and_a_new_export_appears_without_a_poll(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    polls = watch_history_polls(page)
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    page.wait_for_selector("#history-rows[data-push=open]")
+    row = f"#history-export-{export.pk}"
+    assert page.text_content(f"{row} .percent") == "20%"
+
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"{row} .percent:text('60%')", timeout=5_000)
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+
+    made: list[Export] = []
+
+    def create() -> None:
+        made.append(make_export(alice, image_name="pushed-in"))
+        push.on_export_created(made[0])
+
+    commit_elsewhere(create)
+    page.wait_for_selector(f"#history-export-{made[0].pk}", timeout=5_000)
+    # The new export is the first row, and the pushed table's rows are followed in turn.
+    assert page.get_attribute("#history-table tbody tr:first-child", "id") == (
+        f"history-export-{made[0].pk}"
+    )
+    loaded = Export.objects.get(pk=export.pk)
+    commit_elsewhere(lambda: loaded.transition(Status.FAILED, error_code="IMG.0999"))
+    page.wait_for_selector(f"{row}[data-status=failed]", timeout=5_000)
+    assert polls == []
+    assert page.is_visible("#history-rows[data-push=open]")
+    assert page.csp_violations == []
+
+
+def test_with_the_history_stream_unreachable_the_table_polls_the_change_in(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    polls = watch_history_polls(page)
+    page.route("**/exports/events/", lambda route: route.abort())
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"#history-export-{export.pk} .percent:text('60%')", timeout=8_000)
+    assert polls  # it came by a poll
+    assert not page.is_visible("#history-rows[data-push]")
     assert page.csp_violations == []

@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET
 
 from ims_portal.accounts.access import reader_required
 from ims_portal.accounts.roles import is_auditor
-from ims_portal.exports import views
+from ims_portal.exports import overview, overview_views, views
 from ims_portal.exports.forms import HistoryFilterForm
 from ims_portal.exports.models import Export
 from ims_portal.exports.push import export_channel, owner_channel
@@ -43,6 +43,9 @@ log = logging.getLogger("ims_portal.cache")  # as in push.py: a Redis outage, on
 STATUS_EVENT = "status"  # the page's `sse-swap`
 END_EVENT = "end"  # the page's `sse-close`: nothing will change any more
 RECONNECT_MS = 1000  # how soon a browser comes back after the stream ends
+# The least time between two renders of one stream: a page that hears many exports (an
+# auditor's) renders at most this often, each render taking every change since the last.
+RENDER_GAP = 0.2
 
 
 def _render(request: HttpRequest, pk: int) -> tuple[HttpResponseBase, bytes, bool]:
@@ -241,6 +244,7 @@ async def _stream(
     Redis goes; heartbeats between."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.EXPORT_PUSH_MAX_AGE
+    rendered = loop.time()
     try:
         yield f"retry: {RECONNECT_MS}\n".encode() + first
         while live:
@@ -254,8 +258,10 @@ async def _stream(
             except TimeoutError:
                 yield b": heartbeat\n\n"
                 continue
+            await asyncio.sleep(max(0.0, rendered + RENDER_GAP - loop.time()))
             if listener.lost:
                 return  # Redis went: the page polls until its reconnect finds it again
+            rendered = loop.time()
             allowed, events, live = await sync_to_async(update)(*listener.take())
             if not allowed:
                 return  # access withdrawn or export gone: the reconnect shows which
@@ -266,6 +272,86 @@ async def _stream(
         hub.remove(listener)
 
 
+# The streams of a user's pages (the history, the overview): what the page shows of the
+# exports the user may see, first whole, then what each change of them alters.
+
+
+class _UserPage:
+    """What the stream of one of a user's pages keeps of the page between renders; every
+    render asks the page's own access check again (`access`: sign-in, roles, method)."""
+
+    access: Callable[[HttpRequest], HttpResponseBase]
+
+    def __init__(self, request: SignedInRequest) -> None:
+        self.request = request
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Whose exports the page shows: an auditor's everyone's, others their own."""
+        return EVERYONE if is_auditor(self.request.user) else ("owner", self.request.user.pk)
+
+    @property
+    def live(self) -> bool:
+        """Whether the page can still change."""
+        return True
+
+    def render(self) -> bytes:
+        """The page's live part as it is now, as the event that replaces it."""
+        raise NotImplementedError
+
+    def changes(self, changed: set[int], created: bool) -> bytes:
+        """The events for a change of exports `changed` (with `created`, one is new)."""
+        raise NotImplementedError
+
+    def first(self) -> bytes:
+        try:
+            return self.render()
+        finally:
+            connections.close_all()
+
+    def update(self, changed: set[int], created: bool) -> tuple[bool, bytes, bool]:
+        try:
+            if type(self).access(self.request).status_code != 200:
+                return False, b"", False
+            return True, self.changes(changed, created), self.live
+        finally:
+            connections.close_all()
+
+
+Start = Callable[[HttpRequest], HttpResponseBase | _UserPage]
+
+
+def _start(start: Start, request: HttpRequest, streaming: bool) -> HttpResponseBase | _UserPage:
+    try:
+        return start(request)
+    finally:
+        if streaming:
+            connections.close_all()  # an idle stream holds no connection
+
+
+async def _serve(request: HttpRequest, start: Start, what: str) -> HttpResponseBase:
+    """A user's page's stream: `start` answers the page's refusal (sign-in, 403, 400 for a
+    junk query) or what the stream follows; 204 where there is no push, as for an export's
+    stream."""
+    streaming = settings.EXPORT_PUSH and isinstance(request, ASGIRequest)
+    started = await sync_to_async(_start)(start, request, streaming)
+    if not isinstance(started, _UserPage):
+        return started
+    if not streaming:
+        return HttpResponse(status=204)
+    try:
+        hub, listener = await _subscribe(started.key)  # before the first render, as above
+    except (redis.RedisError, OSError, TimeoutError) as error:
+        log.warning("%s: no live stream (Redis: %s); the page polls", what, error)
+        return HttpResponse(status=204)
+    try:
+        first = await sync_to_async(started.first)()
+    except BaseException:
+        hub.remove(listener)
+        raise
+    return _streaming(_stream(first, started.live, hub, listener, started.update))
+
+
 # The history page's stream.
 
 ROWS_EVENT = "rows"  # the table's `sse-swap`; each row's is `export-<pk>`
@@ -274,39 +360,33 @@ ROWS_EVENT = "rows"  # the table's `sse-swap`; each row's is `export-<pk>`
 @reader_required
 @require_GET
 def _history_access(request: HttpRequest) -> HttpResponseBase:
-    """The history page's own checks (sign-in, roles, method), asked again at every render."""
-    return HttpResponse()
+    return HttpResponse()  # the history page's checks passed
 
 
-class _HistoryPage:
-    """What a history page's stream keeps of the page between renders: its filters and
-    the rows it shows (one query renders them all, none runs between changes)."""
+class _HistoryPage(_UserPage):
+    """A history page: its filters and the rows it shows (one query renders them all)."""
+
+    access = _history_access
 
     def __init__(self, request: SignedInRequest, filters: HistoryFilterForm) -> None:
-        self.request = request
+        super().__init__(request)
         self.filters = filters
+        self.first_page = (filters.cleaned_data["page"] or 1) == 1
         self.shown: set[int] = set()
-        data = filters.cleaned_data
-        self.first_page = (data["page"] or 1) == 1
         self.in_flight: set[int] = set()
 
     @property
     def key(self) -> tuple[str, int]:
-        """Whose exports' changes the page may show, as the page's own query has it (an
-        auditor's everyone's, or the one requester filtered on; others their own)."""
+        """As the page's own query has it: the one requester an auditor filters on, if any."""
         user = self.filters.cleaned_data.get("user")
-        if user is not None:
-            return ("owner", user.pk)
-        return EVERYONE if is_auditor(self.request.user) else ("owner", self.request.user.pk)
+        return ("owner", user.pk) if user is not None else super().key
 
     @property
     def live(self) -> bool:
-        """Whether the page can still change: new exports appear on the first page; on
-        another, its rows in flight do."""
+        """New exports appear on the first page; on another, its rows in flight change."""
         return self.first_page or bool(self.in_flight)
 
-    def table(self) -> bytes:
-        """The table as it is now, as the event that replaces the page's."""
+    def render(self) -> bytes:
         context = views.history_context(self.request, self.filters)
         response = TemplateResponse(self.request, "exports/partials/history_table.html", context)
         response.render()
@@ -315,49 +395,31 @@ class _HistoryPage:
         self.in_flight = {export.pk for export in rows if export.is_in_flight}
         return _event(ROWS_EVENT, response.content)
 
-    def update(self, changed: set[int], created: bool) -> tuple[bool, bytes, bool]:
-        """The events for a change of exports `changed` (or a new one): the table again
-        where a new export may show on it, else each row shown that changed."""
-        try:
-            if _history_access(self.request).status_code != 200:
-                return False, b"", False
-            if created and self.first_page:
-                return True, self.table(), self.live
-            events = b""
-            show_owner = is_auditor(self.request.user)
-            for export in views.history_rows(self.request, changed & self.shown):
-                context = {"export": export, "show_owner": show_owner}
-                row = render_to_string("exports/partials/history_row.html", context, self.request)
-                events += _event(f"export-{export.pk}", row.encode())
-                self.in_flight.discard(export.pk)
-                if export.is_in_flight:
-                    self.in_flight.add(export.pk)
-            return True, events, self.live
-        finally:
-            connections.close_all()
+    def changes(self, changed: set[int], created: bool) -> bytes:
+        """The table again where a new export may show on it, else each row shown that
+        changed, through the row partial the table includes."""
+        if created and self.first_page:
+            return self.render()
+        events = b""
+        show_owner = is_auditor(self.request.user)
+        for export in views.history_rows(self.request, changed & self.shown):
+            context = {"export": export, "show_owner": show_owner}
+            row = render_to_string("exports/partials/history_row.html", context, self.request)
+            events += _event(f"export-{export.pk}", row.encode())
+            self.in_flight.discard(export.pk)
+            if export.is_in_flight:
+                self.in_flight.add(export.pk)
+        return events
 
 
-def _history_start(request: HttpRequest, streaming: bool) -> HttpResponseBase | _HistoryPage:
-    """The refusal the history page would answer (sign-in, 403, 400 for junk filters), or
-    what its stream follows; when `streaming`, no database connection is left open."""
-    try:
-        refused = _history_access(request)
-        if refused.status_code != 200:
-            return refused
-        filters = views.history_filters(request)  # type: ignore[arg-type]
-        if filters is None:
-            return HttpResponseBadRequest("Invalid filter.")
-        return _HistoryPage(request, filters)  # type: ignore[arg-type]
-    finally:
-        if streaming:
-            connections.close_all()
-
-
-def _history_first(page: _HistoryPage) -> bytes:
-    try:
-        return page.table()
-    finally:
-        connections.close_all()
+def _history_start(request: HttpRequest) -> HttpResponseBase | _UserPage:
+    refused = _history_access(request)
+    if refused.status_code != 200:
+        return refused
+    filters = views.history_filters(request)  # type: ignore[arg-type]
+    if filters is None:
+        return HttpResponseBadRequest("Invalid filter.")
+    return _HistoryPage(request, filters)  # type: ignore[arg-type]
 
 
 async def history_events(request: HttpRequest) -> HttpResponseBase:
@@ -371,20 +433,58 @@ async def history_events(request: HttpRequest) -> HttpResponseBase:
     finds are rendered. Refused as the page refuses; 204 where there is no push, as for the
     export's stream. Not one query runs and no database connection is held between changes.
     """
-    streaming = settings.EXPORT_PUSH and isinstance(request, ASGIRequest)
-    started = await sync_to_async(_history_start)(request, streaming)
-    if not isinstance(started, _HistoryPage):
-        return started
-    if not streaming:
-        return HttpResponse(status=204)
+    return await _serve(request, _history_start, "history")
+
+
+# The overview's stream.
+
+LIVE_EVENT = "live"  # the overview's `sse-swap`: its live list
+
+
+@reader_required
+@require_GET
+def _overview_access(request: HttpRequest) -> HttpResponseBase:
+    return HttpResponse()  # the overview's checks passed
+
+
+class _OverviewList(_UserPage):
+    """An overview's live list: the exports it lists, which stay listed once they end, as
+    with the list's poll. It stays live, for the next new export."""
+
+    access = _overview_access
+
+    def __init__(self, request: SignedInRequest, shown: list[int]) -> None:
+        super().__init__(request)
+        self.shown = shown
+
+    def render(self) -> bytes:
+        context = overview_views.live_context(self.request, self.shown)
+        response = TemplateResponse(self.request, "exports/partials/overview_live.html", context)
+        response.render()
+        self.shown = overview.parse_shown(str(context["shown"]))
+        return _event(LIVE_EVENT, response.content)
+
+    def changes(self, changed: set[int], created: bool) -> bytes:
+        """The list again after any change of the exports it may show: a bar moves, one
+        ends, a new one starts."""
+        return self.render()
+
+
+def _overview_start(request: HttpRequest) -> HttpResponseBase | _UserPage:
+    refused = _overview_access(request)
+    if refused.status_code != 200:
+        return refused
     try:
-        hub, listener = await _subscribe(started.key)  # before the first render, as above
-    except (redis.RedisError, OSError, TimeoutError) as error:
-        log.warning("history: no live stream (Redis: %s); the page polls", error)
-        return HttpResponse(status=204)
-    try:
-        first = await sync_to_async(_history_first)(started)
-    except BaseException:
-        hub.remove(listener)
-        raise
-    return _streaming(_stream(first, started.live, hub, listener, started.update))
+        shown = overview.parse_shown(request.GET.get("shown", ""))
+    except ValueError:
+        return HttpResponseBadRequest("Invalid list of exports.")
+    return _OverviewList(request, shown)  # type: ignore[arg-type]
+
+
+async def overview_events(request: HttpRequest) -> HttpResponseBase:
+    """The live stream of the overview's list of exports in flight: the list as it is now
+    (keeping those of `shown` that have ended), then again after each change of the
+    user's exports (an auditor's: anyone's), a new one included; a heartbeat between.
+    Refused as the list's poll is; 204 where there is no push, as for the other streams.
+    Not one query runs and no database connection is held between changes."""
+    return await _serve(request, _overview_start, "overview")

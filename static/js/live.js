@@ -50,10 +50,10 @@
     if (isOlder(event.detail.data)) event.preventDefault();
   });
 
-  // A pushed page is re-rendered only when the export changes, so the elapsed time counts
-  // on here between renders, from what the server said at its render (`data-at`, seconds
-  // since 1970 on the server's clock, so a wrong clock in the browser does not matter), in
-  // the words of the `duration` filter.
+  // A pushed page (an export's, the overview) is re-rendered only when an export changes, so
+  // an elapsed time counts on here between renders, from what the server said at its render
+  // (`data-at`, seconds since 1970 on the server's clock, so a wrong clock in the browser
+  // does not matter), in the words of the `duration` filter.
   function duration(seconds) {
     const hours = Math.floor(seconds / 3600);
     const minutes = Math.floor((seconds % 3600) / 60);
@@ -66,7 +66,7 @@
 
   const arrived = new WeakMap();
   window.setInterval(function () {
-    document.querySelectorAll("#export-status .elapsed[data-since]").forEach(function (span) {
+    document.querySelectorAll(".elapsed[data-since]").forEach(function (span) {
       if (!arrived.has(span)) arrived.set(span, Date.now());
       const base = Number(span.dataset.at) - Number(span.dataset.since);
       const since = Math.floor((Date.now() - arrived.get(span)) / 1000);

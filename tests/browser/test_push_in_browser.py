@@ -157,3 +157,20 @@ def test_with_the_history_stream_unreachable_the_table_polls_the_change_in(
     assert polls  # it came by a poll
     assert not page.is_visible("#history-rows[data-push]")
     assert page.csp_violations == []
+
+
+def test_the_overview_bar_moves_by_push_without_a_poll(page, asgi_server, alice, make_export):
+    export = running(make_export, alice)
+    polls: list[str] = []
+    page.on("request", lambda r: "/overview/live/" in r.url and polls.append(r.url))
+    sign_in(page, asgi_server, "alice", "pw-alice")  # lands on the overview
+    page.wait_for_selector("#overview-stream[data-push=open]")
+    bar = f"#overview-live [data-export='{export.pk}'] progress"
+    assert page.get_attribute(bar, "value") == "20"
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"{bar}[value='60']", timeout=5_000)
+    elapsed = page.text_content("#overview-live .elapsed")
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+    assert page.text_content("#overview-live .elapsed") != elapsed  # it counts on by itself
+    assert page.csp_violations == []

@@ -1,8 +1,8 @@
-"""The history page's live stream, served over ASGI by uvicorn: the page's table first, then
-each shown row that another thread's commit changes, rendered by the page's row partial, and
-the table again when a new export is made; heartbeats and not one query while nothing
-changes; whose exports it hears follows the roles as the page does; the same refusals as
-the page."""
+"""The streams of a user's pages, served over ASGI by uvicorn. The history's: the page's
+table first, then each shown row that another thread's commit changes, rendered by the
+page's row partial, and the table again when a new export is made; heartbeats and not one
+query while nothing changes; whose exports it hears follows the roles as the page does; the
+same refusals as the page. The overview's: its live list again after each change."""
 
 from __future__ import annotations
 
@@ -285,3 +285,52 @@ def test_a_later_page_with_nothing_in_flight_opens_no_stream(client, alice, make
     assert "sse-connect" in client.get(reverse("exports:history")).content.decode()
     later = client.get(reverse("exports:history"), {"page": 2}).content.decode()
     assert "sse-connect" not in later and "every 2s" not in later
+
+
+def open_overview(url: str, user, query: str = "") -> requests.Response:
+    path = reverse("overview_events") + (f"?{query}" if query else "")
+    return requests.get(
+        url + path, cookies=session_of(user), stream=True, timeout=(5, WAIT), allow_redirects=False
+    )
+
+
+def test_the_overview_list_is_pushed_again_after_each_change_and_stays_open(
+    asgi_url, alice, bob, carol, make_export
+):
+    export = running(make_export, alice)
+    as_alice, as_bob, as_carol = (Stream(open_overview(asgi_url, u)) for u in (alice, bob, carol))
+    name, listed = as_alice.next()
+    assert name == "live" and listed.lstrip().startswith('<section id="overview-live"')
+    assert f'data-export="{export.pk}"' in listed and 'value="20"' in listed
+    assert f'data-export="{export.pk}"' not in as_bob.next()[1]
+    assert f'data-export="{export.pk}"' in as_carol.next()[1]
+
+    poll_to(export, 0.45)
+    assert 'value="45"' in as_alice.next()[1]
+    assert 'value="45"' in as_carol.next()[1]
+    new = create_elsewhere(make_export, alice, image_name="overview-new")
+    name, listed = as_alice.next()
+    assert f'data-export="{new.pk}"' in listed
+    assert f'data-export="{new.pk}"' in as_carol.next()[1]
+    assert beats_only(as_bob)  # not a word of alice's exports to bob
+
+    for ending, outcome in ((export, Status.FAILED), (new, Status.CANCELLED)):
+        loaded = Export.objects.get(pk=ending.pk)
+        commit_elsewhere(lambda e=loaded, to=outcome: e.transition(to))
+        listed = as_alice.next()[1]
+        assert f'data-export="{ending.pk}" data-status="{outcome}"' in listed
+    assert 'data-in-flight="no"' in listed and "the exports above have ended" in listed
+    assert beats_only(as_alice)  # open still: the next new export will show
+    for stream in (as_alice, as_bob, as_carol):
+        stream.response.close()
+
+
+def test_the_overview_stream_refuses_whom_the_list_refuses(asgi_url, alice, make_user, client):
+    assert open_overview(asgi_url, make_user("dave")).status_code == 403
+    anonymous = requests.get(asgi_url + reverse("overview_events"), timeout=WAIT)
+    assert anonymous.history and "/accounts/login/" in anonymous.url
+    assert open_overview(asgi_url, alice, "shown=1,x").status_code == 400
+    client.force_login(alice)
+    assert client.get(reverse("overview_events")).status_code == 204  # WSGI: no stream
+    page = client.get(reverse("home")).content.decode()
+    assert f'sse-connect="{reverse("overview_events")}"' in page

@@ -26,10 +26,11 @@ def asgi_server(settings) -> Iterator[SimpleNamespace]:
         yield SimpleNamespace(url=url)
 
 
-def running(make_export, owner) -> Export:
+def running(make_export, owner, **fields) -> Export:
     now = timezone.now()
     return make_export(
         owner,
+        **fields,
         status=Status.RUNNING,
         submitted_at=now,
         running_at=now,
@@ -173,4 +174,25 @@ def test_the_overview_bar_moves_by_push_without_a_poll(page, asgi_server, alice,
     page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
     assert polls == []
     assert page.text_content("#overview-live .elapsed") != elapsed  # it counts on by itself
+    assert page.csp_violations == []
+
+
+def test_a_filtered_history_streams_with_its_filters(page, asgi_server, alice, make_export):
+    alpha = running(make_export, alice, image_name="alpha-01")
+    beta = running(make_export, alice, image_name="beta-01")
+    polls = watch_history_polls(page)
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    page.wait_for_selector("#history-rows[data-push=open]")
+    page.fill("#id_q", "beta")
+    page.wait_for_selector("#history-rows[sse-connect*='q=beta'][data-push=open]")
+    assert page.locator(f"#history-export-{alpha.pk}").count() == 0
+    polls.clear()  # the filter's own request
+
+    poll_to(beta, 0.6)
+    page.wait_for_selector(f"#history-export-{beta.pk} .percent:text('60%')", timeout=5_000)
+    poll_to(alpha, 0.7)
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+    assert page.locator(f"#history-export-{alpha.pk}").count() == 0  # filtered out it stays
     assert page.csp_violations == []

@@ -15,6 +15,7 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 
+from ims_portal.audit.models import Action, AuditEvent
 from ims_portal.exports import push
 from ims_portal.exports.models import Export, Status
 from ims_portal.exports.views import HISTORY_PAGE_SIZE
@@ -201,6 +202,12 @@ def test_nobody_hears_an_export_their_role_does_not_let_them_see(
     assert beats_only(as_bob)  # not a word of alice's exports to bob
     for stream in (as_alice, as_bob, as_carol):
         stream.response.close()
+    # Nobody reached for another's export, so however often a page reconnects, no access is
+    # recorded as denied.
+    again = Stream(open_history(asgi_url, bob))
+    assert again.next()[0] == "rows"
+    again.response.close()
+    assert not AuditEvent.objects.filter(action=Action.ACCESS_DENIED).exists()
 
 
 def test_an_auditor_filtering_on_one_requester_hears_only_theirs(

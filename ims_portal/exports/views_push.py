@@ -311,7 +311,7 @@ class _UserPage:
 
     def update(self, changed: set[int], created: bool) -> tuple[bool, bytes, bool]:
         try:
-            if type(self).access(self.request).status_code != 200:
+            if self.access(self.request).status_code != 200:
                 return False, b"", False
             return True, self.changes(changed, created), self.live
         finally:
@@ -366,7 +366,7 @@ def _history_access(request: HttpRequest) -> HttpResponseBase:
 class _HistoryPage(_UserPage):
     """A history page: its filters and the rows it shows (one query renders them all)."""
 
-    access = _history_access
+    access = staticmethod(_history_access)
 
     def __init__(self, request: SignedInRequest, filters: HistoryFilterForm) -> None:
         super().__init__(request)
@@ -451,7 +451,7 @@ class _OverviewList(_UserPage):
     """An overview's live list: the exports it lists, which stay listed once they end, as
     with the list's poll. It stays live, for the next new export."""
 
-    access = _overview_access
+    access = staticmethod(_overview_access)
 
     def __init__(self, request: SignedInRequest, shown: list[int]) -> None:
         super().__init__(request)

@@ -20,6 +20,7 @@ from django.utils.html import strip_tags
 
 from ims_portal.audit.models import Action, Outcome
 from ims_portal.audit.trail import Target, record
+from ims_portal.exports import push
 from ims_portal.exports.forms import ExportForm
 from ims_portal.exports.models import Export, Status, TransitionConflict
 from ims_portal.exports.tasks import enqueue_submit
@@ -151,6 +152,7 @@ def _create(
                 **audited,
             )
             enqueue_submit(export)
+            push.on_export_created(export)
     except IntegrityError:
         # Lost a race: the same request sent twice at once, or another export of this
         # image started between the check and the insert.

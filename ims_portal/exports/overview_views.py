@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -17,9 +18,11 @@ from ims_portal.exports import overview
 from ims_portal.pages import SignedInRequest, is_fragment_request
 
 
-def _live_context(
+def live_context(
     request: SignedInRequest, shown: list[int], now: datetime | None = None
 ) -> dict[str, object]:
+    """What the live list renders, wherever it comes from: the page, its poll or its live
+    stream (`views_push.overview_events`)."""
     live = overview.live_exports(request.user, shown, now or timezone.now())
     return {
         "live": live,
@@ -32,11 +35,13 @@ def _live_context(
 @reader_required
 @require_GET
 def overview_page(request: SignedInRequest) -> HttpResponse:
-    """The overview page. Its live list refreshes itself (one poll for every bar) while any
-    export in it is in flight; the figures are as of the page's load."""
+    """The overview page. Its live list is pushed by the user's live stream as their
+    exports change (new ones too), else it polls (one poll for every bar) while any export in
+    it is in flight; the figures are as of the page's load."""
     now = timezone.now()
     context = {
-        **_live_context(request, [], now),
+        **live_context(request, [], now),
+        "push": settings.EXPORT_PUSH,
         "figures": overview.figures(request.user, now),
         "window_days": overview.WINDOW_DAYS,
         "audit_events": overview.latest_audit_events(request.user),
@@ -54,7 +59,7 @@ def overview_live(request: SignedInRequest) -> HttpResponse:
         shown = overview.parse_shown(request.GET.get("shown", ""))
     except ValueError:
         return HttpResponseBadRequest("Invalid list of exports.")
-    context = _live_context(request, shown)
+    context = live_context(request, shown)
     response = TemplateResponse(request, "exports/partials/overview_live.html", context)
     if not context["any_in_flight"] and is_fragment_request(request):
         response.render()

@@ -6,6 +6,7 @@ app_name = "exports"
 
 urlpatterns = [
     path("", views.history, name="history"),
+    path("events/", views_push.history_events, name="history_events"),
     path("new/", views.new_export, name="new"),
     path("new/check/<str:field>/", views.check_field, name="check_field"),
     path("new/images/", views.image_picker, name="image_picker"),

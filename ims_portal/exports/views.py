@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from django.conf import settings
@@ -352,26 +353,45 @@ def abandon_export(request: SignedInRequest, pk: int) -> HttpResponse:
     return TemplateResponse(request, "exports/abandon.html", context, status=status)
 
 
-@reader_required
-@require_GET
-def history(request: SignedInRequest) -> HttpResponse:
-    """The user's exports (an auditor's: everyone's), newest first, filtered and paged."""
-    auditor = is_auditor(request.user)
-    filters = HistoryFilterForm(request.GET, by_user=auditor)
-    if not filters.is_valid():
-        return HttpResponseBadRequest("Invalid filter.")
+def history_filters(request: SignedInRequest) -> HistoryFilterForm | None:
+    """The history page's filters, read from the query string; None if they are junk."""
+    filters = HistoryFilterForm(request.GET, by_user=is_auditor(request.user))
+    return filters if filters.is_valid() else None
+
+
+def history_context(request: SignedInRequest, filters: HistoryFilterForm) -> dict[str, object]:
+    """What the history page, its table's poll and its live stream all render: one page of
+    the exports the user may see, newest first, narrowed by the valid `filters`."""
     exports = filters.apply(Export.objects.visible_to(request.user).select_related("owner"))
     page = BoundedPaginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
-    context = {
+    return {
         "page": page,
         "filters": filters,
         "any_in_flight": any(e.is_in_flight for e in page.object_list),
-        "show_owner": auditor,
+        "show_owner": is_auditor(request.user),
         "query": query_without_page(request),
+        "push": settings.EXPORT_PUSH,
     }
+
+
+def history_rows(request: SignedInRequest, pks: Collection[int]) -> list[Export]:
+    """Those of exports `pks` the user may see, each as the history's row partial renders
+    it (one query); the caller has checked the user's access to the history."""
+    return list(Export.objects.visible_to(request.user).select_related("owner").filter(pk__in=pks))
+
+
+@reader_required
+@require_GET
+def history(request: SignedInRequest) -> HttpResponse:
+    """The user's exports (an auditor's: everyone's), newest first, filtered and paged.
+    While its rows can change they refresh themselves: pushed by the user's live stream
+    (`views_push.history_events`), else the table is polled."""
+    filters = history_filters(request)
+    if filters is None:
+        return HttpResponseBadRequest("Invalid filter.")
     template = (
         "exports/partials/history_rows.html"
         if is_fragment_request(request)
         else "exports/history.html"
     )
-    return TemplateResponse(request, template, context)
+    return TemplateResponse(request, template, history_context(request, filters))

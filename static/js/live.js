@@ -1,7 +1,8 @@
-// The export page's live part (templates/exports/partials/status_live.html) has two ways of
-// staying current: its stream of Server-Sent Events (htmx's SSE extension) and, as the
-// fallback, the polls of its fragments. While the stream is open the polls are held back,
-// so one page never asks twice; as soon as it drops they go on by themselves. Whichever
+// A live part of a page (the export page's, templates/exports/partials/status_live.html; the
+// history's table, history_rows.html) has two ways of staying current: its stream of
+// Server-Sent Events (htmx's SSE extension, on the element with `sse-connect`) and, as the
+// fallback, the polls of its fragments. While the stream is open the polls inside it are held
+// back, so one page never asks twice; as soon as it drops they go on by themselves. Whichever
 // delivers a fragment, an older one never replaces a newer one (`data-version`, the
 // export's last write), as a poll answered just before a push would otherwise do.
 (function () {
@@ -21,7 +22,7 @@
   }
 
   function setOpen(event, open) {
-    if (!event.target.matches || !event.target.matches("#export-live")) return;
+    if (!event.target.matches || !event.target.matches("[sse-connect]")) return;
     if (open) {
       event.target.dataset.push = "open";
     } else {
@@ -36,7 +37,7 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     const element = event.detail.elt;
     const polls = (element.getAttribute("hx-trigger") || "").startsWith("every ");
-    if (polls && element.closest("#export-live[data-push=open]")) event.preventDefault();
+    if (polls && element.closest("[sse-connect][data-push=open]")) event.preventDefault();
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -49,10 +50,10 @@
     if (isOlder(event.detail.data)) event.preventDefault();
   });
 
-  // A pushed page is re-rendered only when the export changes, so the elapsed time counts
-  // on here between renders, from what the server said at its render (`data-at`, seconds
-  // since 1970 on the server's clock, so a wrong clock in the browser does not matter), in
-  // the words of the `duration` filter.
+  // A pushed page (an export's, the overview) is re-rendered only when an export changes, so
+  // an elapsed time counts on here between renders, from what the server said at its render
+  // (`data-at`, seconds since 1970 on the server's clock, so a wrong clock in the browser
+  // does not matter), in the words of the `duration` filter.
   function duration(seconds) {
     const hours = Math.floor(seconds / 3600);
     const minutes = Math.floor((seconds % 3600) / 60);
@@ -65,7 +66,7 @@
 
   const arrived = new WeakMap();
   window.setInterval(function () {
-    document.querySelectorAll("#export-status .elapsed[data-since]").forEach(function (span) {
+    document.querySelectorAll(".elapsed[data-since]").forEach(function (span) {
       if (!arrived.has(span)) arrived.set(span, Date.now());
       const base = Number(span.dataset.at) - Number(span.dataset.since);
       const since = Math.floor((Date.now() - arrived.get(span)) / 1000);

@@ -158,7 +158,16 @@ def WEBHOOK(world: World) -> dict[str, Any]:
 MATRIX: dict[str, Row] = {
     "home": Row(READ_ALL),  # the overview
     "overview_live": Row(READ_ALL),
+    # The overview's live stream: here (no ASGI server) 204, "no stream, poll".
+    "overview_events": Row(
+        table(get=(SIGN_IN, 204, 204, 204, 403, 403), unsafe=(SIGN_IN, 405, 405, 403, 403, 403))
+    ),
     "exports:history": Row(READ_ALL),
+    # The history's live stream: here (no ASGI server) 204, "no stream, poll"; refused as the
+    # page is.
+    "exports:history_events": Row(
+        table(get=(SIGN_IN, 204, 204, 204, 403, 403), unsafe=(SIGN_IN, 405, 405, 403, 403, 403))
+    ),
     "exports:new": Row(
         table(
             get=(SIGN_IN, 200, 200, 403, 403, 403),

@@ -1,6 +1,6 @@
-"""An export page in Chromium, served over ASGI: a change a worker commits reaches the page
-by push, with no poll at all while the stream is open; with the stream unreachable, the
-page's polling brings the same change."""
+"""An export page and the history in Chromium, served over ASGI: a change a worker commits
+reaches the page by push, with no poll at all while the stream is open (on the history, a
+new export too); with the stream unreachable, the page's polling brings the same change."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from ims_portal.exports import push
 from ims_portal.exports.models import Export, Status
 from tests.asgi_server import commit_elsewhere, serving_asgi
 from tests.browser.conftest import sign_in
@@ -25,10 +26,11 @@ def asgi_server(settings) -> Iterator[SimpleNamespace]:
         yield SimpleNamespace(url=url)
 
 
-def running(make_export, owner) -> Export:
+def running(make_export, owner, **fields) -> Export:
     now = timezone.now()
     return make_export(
         owner,
+        **fields,
         status=Status.RUNNING,
         submitted_at=now,
         running_at=now,
@@ -94,4 +96,103 @@ def test_with_the_stream_unreachable_the_page_polls_the_change_in(
     page.wait_for_selector("#export-progress[value='60']", timeout=8_000)
     assert polls  # it came by a poll
     assert not page.is_visible("#export-live[data-push]")
+    assert page.csp_violations == []
+
+
+def watch_history_polls(page) -> list[str]:
+    """The history table's polls: htmx's requests of the history page itself."""
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda r: r.headers.get("hx-request") and "/exports/?" in r.url and polls.append(r.url),
+    )
+    return polls
+
+
+def test_a_history_row_changes_by_push_and_a_new_export_appears_without_a_poll(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    polls = watch_history_polls(page)
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    page.wait_for_selector("#history-rows[data-push=open]")
+    row = f"#history-export-{export.pk}"
+    assert page.text_content(f"{row} .percent") == "20%"
+
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"{row} .percent:text('60%')", timeout=5_000)
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+
+    made: list[Export] = []
+
+    def create() -> None:
+        made.append(make_export(alice, image_name="pushed-in"))
+        push.on_export_created(made[0])
+
+    commit_elsewhere(create)
+    page.wait_for_selector(f"#history-export-{made[0].pk}", timeout=5_000)
+    # The new export is the first row, and the pushed table's rows are followed in turn.
+    assert page.get_attribute("#history-table tbody tr:first-child", "id") == (
+        f"history-export-{made[0].pk}"
+    )
+    loaded = Export.objects.get(pk=export.pk)
+    commit_elsewhere(lambda: loaded.transition(Status.FAILED, error_code="IMG.0999"))
+    page.wait_for_selector(f"{row}[data-status=failed]", timeout=5_000)
+    assert polls == []
+    assert page.is_visible("#history-rows[data-push=open]")
+    assert page.csp_violations == []
+
+
+def test_with_the_history_stream_unreachable_the_table_polls_the_change_in(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    polls = watch_history_polls(page)
+    page.route("**/exports/events/", lambda route: route.abort())
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"#history-export-{export.pk} .percent:text('60%')", timeout=8_000)
+    assert polls  # it came by a poll
+    assert not page.is_visible("#history-rows[data-push]")
+    assert page.csp_violations == []
+
+
+def test_the_overview_bar_moves_by_push_without_a_poll(page, asgi_server, alice, make_export):
+    export = running(make_export, alice)
+    polls: list[str] = []
+    page.on("request", lambda r: "/overview/live/" in r.url and polls.append(r.url))
+    sign_in(page, asgi_server, "alice", "pw-alice")  # lands on the overview
+    page.wait_for_selector("#overview-stream[data-push=open]")
+    bar = f"#overview-live [data-export='{export.pk}'] progress"
+    assert page.get_attribute(bar, "value") == "20"
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"{bar}[value='60']", timeout=5_000)
+    elapsed = page.text_content("#overview-live .elapsed")
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+    assert page.text_content("#overview-live .elapsed") != elapsed  # it counts on by itself
+    assert page.csp_violations == []
+
+
+def test_a_filtered_history_streams_with_its_filters(page, asgi_server, alice, make_export):
+    alpha = running(make_export, alice, image_name="alpha-01")
+    beta = running(make_export, alice, image_name="beta-01")
+    polls = watch_history_polls(page)
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    page.wait_for_selector("#history-rows[data-push=open]")
+    page.fill("#id_q", "beta")
+    page.wait_for_selector("#history-rows[sse-connect*='q=beta'][data-push=open]")
+    assert page.locator(f"#history-export-{alpha.pk}").count() == 0
+    polls.clear()  # the filter's own request
+
+    poll_to(beta, 0.6)
+    page.wait_for_selector(f"#history-export-{beta.pk} .percent:text('60%')", timeout=5_000)
+    poll_to(alpha, 0.7)
+    page.wait_for_timeout(2_500)  # longer than the poll interval: not one poll went out
+    assert polls == []
+    assert page.locator(f"#history-export-{alpha.pk}").count() == 0  # filtered out it stays
     assert page.csp_violations == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -295,6 +296,13 @@ class RequesterField(UserChoiceField):
         super().__init__(**kwargs)
 
 
+# The letters or digits in a row a history search must hold. PostgreSQL's trigram indexes
+# know a name by its runs of letters and digits, three characters at a time; a search without
+# one whole run has no trigram to look up, and would read every export.
+SEARCH_RUN_MIN = 3
+SEARCH_RUN = re.compile(rf"[^\W_]{{{SEARCH_RUN_MIN}}}")
+
+
 class HistoryFilterForm(forms.Form):
     """Query-string filters of the history page; junk answers 400, not a 500.
 
@@ -308,11 +316,20 @@ class HistoryFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[("", "Any status"), (IN_FLIGHT, "In flight"), *Status.choices], required=False
     )
-    q = forms.CharField(label="Search", max_length=200, required=False, strip=True)
+    q = forms.CharField(
+        label="Search",
+        max_length=200,
+        required=False,
+        strip=True,
+        help_text=f"Part of an image, bucket or object name: at least {SEARCH_RUN_MIN} letters "
+        "or digits in a row.",
+    )
     page = forms.IntegerField(min_value=1, required=False)
 
     def __init__(self, *args: Any, by_user: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Its help and its message (exports/partials/field_errors.html) are read with it.
+        self.fields["q"].widget.attrs["aria-describedby"] = "id_q_helptext errors-q"
         if by_user:
             self.fields["user"] = RequesterField(
                 label="Requested by",
@@ -323,8 +340,22 @@ class HistoryFilterForm(forms.Form):
                 empty_label="Everyone",
             )
 
+    def clean_q(self) -> str:
+        text = str(self.cleaned_data["q"])
+        if text and not SEARCH_RUN.search(text):
+            self.fields["q"].widget.attrs["aria-invalid"] = "true"
+            raise forms.ValidationError(
+                f"Type at least {SEARCH_RUN_MIN} letters or digits in a row (part of an image, "
+                "bucket or object name): a search without them would read every export."
+            )
+        return text
+
+    def refuses_only_the_search(self) -> bool:
+        """Whether the search text is the one filter refused (the rest apply without it)."""
+        return set(self.errors) == {"q"}
+
     def apply(self, exports: ExportQuerySet) -> ExportQuerySet:
-        """Narrow `exports` to the filters."""
+        """Narrow `exports` to the filters that were accepted."""
         data = self.cleaned_data
         if data.get("user"):
             exports = exports.filter(owner=data["user"])
@@ -332,7 +363,7 @@ class HistoryFilterForm(forms.Form):
             exports = exports.in_flight()
         elif data["status"]:
             exports = exports.filter(status=data["status"])
-        if data["q"]:
+        if data.get("q"):
             exports = exports.matching(data["q"])
         return exports
 

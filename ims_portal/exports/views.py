@@ -29,6 +29,7 @@ from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
 from ims_portal.pages import (
     BoundedPaginator,
+    SearchPaginator,
     SignedInRequest,
     is_fragment_request,
     query_without_page,
@@ -358,10 +359,12 @@ def history(request: SignedInRequest) -> HttpResponse:
     """The user's exports (an auditor's: everyone's), newest first, filtered and paged."""
     auditor = is_auditor(request.user)
     filters = HistoryFilterForm(request.GET, by_user=auditor)
-    if not filters.is_valid():
+    # A search too short to be quick is said on its field; the other filters still apply.
+    if not filters.is_valid() and not filters.refuses_only_the_search():
         return HttpResponseBadRequest("Invalid filter.")
     exports = filters.apply(Export.objects.visible_to(request.user).select_related("owner"))
-    page = BoundedPaginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
+    paginator = SearchPaginator if filters.cleaned_data.get("q") else BoundedPaginator
+    page = paginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data.get("page") or 1)
     context = {
         "page": page,
         "filters": filters,
@@ -369,9 +372,7 @@ def history(request: SignedInRequest) -> HttpResponse:
         "show_owner": auditor,
         "query": query_without_page(request),
     }
-    template = (
-        "exports/partials/history_rows.html"
-        if is_fragment_request(request)
-        else "exports/history.html"
-    )
+    fragment = is_fragment_request(request)
+    context["fragment"] = fragment
+    template = "exports/partials/history_rows.html" if fragment else "exports/history.html"
     return TemplateResponse(request, template, context)

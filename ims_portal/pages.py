@@ -8,8 +8,10 @@ from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet, Value
+from django.db import connections
+from django.db.models import F, QuerySet, Value
 from django.http import HttpRequest, StreamingHttpResponse
 
 
@@ -110,3 +112,78 @@ class BoundedPaginator(Paginator):
         return self.count_floor // int(self.per_page)
 
     count_is_bounded = False
+
+
+class SearchPaginator(BoundedPaginator):
+    """A `BoundedPaginator` for a list found by a text search, read once when it can be.
+
+    On PostgreSQL a search goes through trigram indexes, and that scan costs the same whether
+    it counts the matches or sorts them for the page: the plain paginator pays it twice. Here
+    one query gathers the matches (at most as many as the count reads), counts them and picks
+    the page's primary keys in the list's order; the page is then read by primary key. Only
+    when more matches lie ahead than the count's bound is the page read as the plain
+    paginator reads it, since the gathered rows are then not all of them. The list must be
+    ordered by the model's own fields (any other ordering is paged the plain way).
+    """
+
+    def __init__(self, object_list: Any, per_page: int) -> None:
+        super().__init__(object_list, per_page)
+        self._page_keys: tuple[int, list[Any]] | None = None  # (first row, primary keys)
+
+    def _count_from(self, start: int) -> int:
+        rows = cast("QuerySet[Any]", self.object_list)
+        ordering = _own_ordering(rows)
+        if ordering is None or rows.query.is_empty():
+            return super()._count_from(start)
+        connection = connections[rows.db]
+        # The matches, unordered and bounded as the plain count reads them, under names of
+        # our own (the key, then the ordering's fields); ordered and counted above.
+        names = {"gathered_key": F("pk")}
+        names.update({f"gathered_{n}": F(name) for n, (name, _) in enumerate(ordering)})
+        matches = rows.order_by().annotate(**names).values_list(*names)
+        inner, params = matches[: start + COUNT_BOUND + 1].query.sql_with_params()
+        order = ", ".join(
+            f"gathered_{n}{' DESC' if descending else ''}"
+            for n, (_, descending) in enumerate(ordering)
+        )
+        sql = (
+            f"SELECT gathered_key, COUNT(*) OVER () FROM ({inner}) AS matches "  # noqa: S608 - names of our own
+            f"ORDER BY {order} LIMIT %s OFFSET %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (*params, self.per_page, start))
+            found = cursor.fetchall()
+        ahead = found[0][1] - start if found else 0
+        if found and ahead <= COUNT_BOUND:  # every match was gathered: the page is exact
+            self._page_keys = (start, [key for key, _ in found])
+        return ahead
+
+    def page(self, number: Any) -> Page:
+        """The page `number`; read by primary key when its rows were gathered with the count."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * int(self.per_page)
+        if self._page_keys is None or self._page_keys[0] != bottom:
+            return super().page(number)
+        rows = cast("QuerySet[Any]", self.object_list)
+        return Page(rows.filter(pk__in=self._page_keys[1]), number, self)
+
+
+def _own_ordering(rows: QuerySet[Any]) -> list[tuple[str, bool]] | None:
+    """The list's ordering as (field name, descending) pairs, if every term names one of
+    the model's own concrete fields."""
+    query = rows.query
+    terms = query.order_by or ((query.get_meta().ordering or ()) if query.default_ordering else ())
+    ordering = []
+    for term in terms:
+        if not isinstance(term, str) or term.lstrip("-") == "?":
+            return None
+        name = term.lstrip("-")
+        name = rows.model._meta.pk.name if name == "pk" else name
+        try:
+            field = rows.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(field, "concrete", False) or field.is_relation:
+            return None
+        ordering.append((name, term.startswith("-")))
+    return ordering or None

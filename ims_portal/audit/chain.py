@@ -56,6 +56,17 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
+def canonical_details(value: Any) -> str:
+    """The spelling of an event's details inside its hashed content: what `trail.record`
+    stores beside them (`AuditEvent.details_text`) and what exports copy."""
+    return canonical_json(_details(value))
+
+
+def _details(value: Any) -> Any:
+    # JSON text (an exported cell) is read; no details at all, JSON null included, is {}.
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
 def json_safe(details: Mapping[str, Any]) -> dict[str, Any]:
     """Details as they will read back from the database: plain JSON types only.
 
@@ -74,7 +85,7 @@ def content(values: Mapping[str, Any]) -> dict[str, Any]:
         if field == "at" and isinstance(value, datetime):
             value = canonical_time(value)
         elif field == "details":
-            value = json.loads(value) if isinstance(value, str) else (value or {})
+            value = _details(value)
         elif value is None:
             value = ""
         else:
@@ -108,7 +119,9 @@ class Walk:
     """Follows events in chain order, checking each one's hash and link.
 
     Feed it rows (mappings with `id`, `hash` and the hashed fields) with `check()`; it keeps
-    only the last hash, so a table of any size is checked in constant memory.
+    only the last hash, so a table of any size is checked in constant memory. A row read from
+    the database also carries `details_text`, the spelling its exports copy: it must be its
+    details' canonical spelling, or a file exported from it would not verify.
     """
 
     def __init__(self, start: str = GENESIS) -> None:
@@ -133,6 +146,14 @@ class Walk:
                 row["id"],
                 f"content does not match its hash (stored {row['hash'][:16]}…, "
                 f"computed {computed[:16]}…): the event was edited",
+            )
+            return False
+        spelled = row.get("details_text")
+        if spelled is not None and spelled != canonical_details(row["details"]):
+            self.broken = Break(
+                row["id"],
+                "its stored spelling of details (what exports copy) is not the canonical "
+                "spelling of its details: the event was edited",
             )
             return False
         self.head = row["hash"]

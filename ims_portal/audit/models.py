@@ -125,6 +125,9 @@ class AuditEvent(models.Model):
     target_label = models.CharField(max_length=255, blank=True, editable=False)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, editable=False)
     details = models.JSONField(default=dict, blank=True, editable=False)
+    # `details` as they are hashed (`chain.canonical_details`), written beside them: the CSV
+    # export copies this text as it is instead of decoding and re-encoding every row's JSON.
+    details_text = models.TextField(editable=False)
     # Unique: two events claiming the same predecessor would fork the chain. The writer's
     # lock makes that impossible; the constraint makes it impossible even without it.
     prev_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -157,6 +160,8 @@ class AuditEvent(models.Model):
         if not self._state.adding:
             raise AppendOnlyError("audit events cannot be updated")
         if not self.hash or self.hash != chain.digest(chain.values_of(self)):
+            raise AppendOnlyError("audit events are written through trail.record")
+        if self.details_text != chain.canonical_details(self.details):
             raise AppendOnlyError("audit events are written through trail.record")
         super().save(*args, **kwargs)
 

@@ -101,6 +101,7 @@ def record(
         # Stamped under the lock, so time never runs backwards along the chain (per clock).
         event.at = timezone.now()
         event.hash = chain.digest(chain.values_of(event))
+        event.details_text = chain.canonical_details(event.details)
         event.save(using=using, force_insert=True)
     return event
 

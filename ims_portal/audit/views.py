@@ -41,6 +41,7 @@ from ims_portal.audit.trail import record
 from ims_portal.pages import (
     BoundedPaginator,
     FlatStreamingHttpResponse,
+    SearchPaginator,
     is_fragment_request,
     query_without_page,
 )
@@ -63,7 +64,8 @@ def events(request: HttpRequest) -> HttpResponse:
     page_number = filters.cleaned_data["page"] or 1
     record(request.user, Action.AUDIT_SEARCHED, filter=filters.described(), page=page_number)
     found = filters.apply(AuditEvent.objects.all())
-    page = BoundedPaginator(found, PAGE_SIZE).get_page(page_number)
+    paginator = SearchPaginator if filters.cleaned_data["q"] else BoundedPaginator
+    page = paginator(found, PAGE_SIZE).get_page(page_number)
     context = {
         "page": page,
         "filters": filters,

@@ -295,6 +295,13 @@ class RequesterField(UserChoiceField):
         super().__init__(**kwargs)
 
 
+# The letters or digits a history search must hold. PostgreSQL's trigram indexes know a
+# name by its letters and digits only, three at a time with the word's edges: a shorter
+# search, punctuation aside, has no trigram to look up, or only one that nearly every name
+# holds, and would read nearly every export.
+SEARCH_MIN_CHARS = 3
+
+
 class HistoryFilterForm(forms.Form):
     """Query-string filters of the history page; junk answers 400, not a 500.
 
@@ -308,11 +315,20 @@ class HistoryFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[("", "Any status"), (IN_FLIGHT, "In flight"), *Status.choices], required=False
     )
-    q = forms.CharField(label="Search", max_length=200, required=False, strip=True)
+    q = forms.CharField(
+        label="Search",
+        max_length=200,
+        required=False,
+        strip=True,
+        help_text=f"Part of an image, bucket or object name: at least {SEARCH_MIN_CHARS} letters "
+        "or digits.",
+    )
     page = forms.IntegerField(min_value=1, required=False)
 
     def __init__(self, *args: Any, by_user: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Its help and its message (exports/partials/field_errors.html) are read with it.
+        self.fields["q"].widget.attrs["aria-describedby"] = "id_q_helptext errors-q"
         if by_user:
             self.fields["user"] = RequesterField(
                 label="Requested by",
@@ -323,8 +339,22 @@ class HistoryFilterForm(forms.Form):
                 empty_label="Everyone",
             )
 
+    def clean_q(self) -> str:
+        text = str(self.cleaned_data["q"])
+        if text and sum(char.isalnum() for char in text) < SEARCH_MIN_CHARS:
+            self.fields["q"].widget.attrs["aria-invalid"] = "true"
+            raise forms.ValidationError(
+                f"Type at least {SEARCH_MIN_CHARS} letters or digits (punctuation does not "
+                "count): a shorter search would have to read nearly every export."
+            )
+        return text
+
+    def refuses_only_the_search(self) -> bool:
+        """Whether the search text is the one filter refused (the rest apply without it)."""
+        return set(self.errors) == {"q"}
+
     def apply(self, exports: ExportQuerySet) -> ExportQuerySet:
-        """Narrow `exports` to the filters."""
+        """Narrow `exports` to the filters that were accepted."""
         data = self.cleaned_data
         if data.get("user"):
             exports = exports.filter(owner=data["user"])
@@ -332,7 +362,7 @@ class HistoryFilterForm(forms.Form):
             exports = exports.in_flight()
         elif data["status"]:
             exports = exports.filter(status=data["status"])
-        if data["q"]:
+        if data.get("q"):
             exports = exports.matching(data["q"])
         return exports
 

@@ -30,6 +30,7 @@ from ims_portal.exports.progress import progress_of
 from ims_portal.exports.retry import prefill_for
 from ims_portal.pages import (
     BoundedPaginator,
+    SearchPaginator,
     SignedInRequest,
     is_fragment_request,
     query_without_page,
@@ -354,16 +355,19 @@ def abandon_export(request: SignedInRequest, pk: int) -> HttpResponse:
 
 
 def history_filters(request: SignedInRequest) -> HistoryFilterForm | None:
-    """The history page's filters, read from the query string; None if they are junk."""
+    """The history page's filters, read from the query string; None if they are junk. A
+    search too short to be quick is kept, refused on its own field: the other filters
+    still apply."""
     filters = HistoryFilterForm(request.GET, by_user=is_auditor(request.user))
-    return filters if filters.is_valid() else None
+    return filters if filters.is_valid() or filters.refuses_only_the_search() else None
 
 
 def history_context(request: SignedInRequest, filters: HistoryFilterForm) -> dict[str, object]:
     """What the history page, its table's poll and its live stream all render: one page of
     the exports the user may see, newest first, narrowed by the valid `filters`."""
     exports = filters.apply(Export.objects.visible_to(request.user).select_related("owner"))
-    page = BoundedPaginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data["page"] or 1)
+    paginator = SearchPaginator if filters.cleaned_data.get("q") else BoundedPaginator
+    page = paginator(exports, HISTORY_PAGE_SIZE).get_page(filters.cleaned_data.get("page") or 1)
     return {
         "page": page,
         "filters": filters,
@@ -389,9 +393,7 @@ def history(request: SignedInRequest) -> HttpResponse:
     filters = history_filters(request)
     if filters is None:
         return HttpResponseBadRequest("Invalid filter.")
-    template = (
-        "exports/partials/history_rows.html"
-        if is_fragment_request(request)
-        else "exports/history.html"
-    )
-    return TemplateResponse(request, template, history_context(request, filters))
+    fragment = is_fragment_request(request)
+    context = {**history_context(request, filters), "fragment": fragment}
+    template = "exports/partials/history_rows.html" if fragment else "exports/history.html"
+    return TemplateResponse(request, template, context)

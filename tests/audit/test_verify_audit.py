@@ -69,12 +69,32 @@ def test_an_edit_that_also_rewrites_the_rows_hash_breaks_the_next_link():
     events = fill()
     forged = chain.values_of(events[2]) | {"details": {"job_id": "job-forged"}}
     as_attacker(
-        "UPDATE audit_event SET details = %s::jsonb, hash = %s WHERE id = %s",
-        ['{"job_id": "job-forged"}', chain.digest(forged), events[2].pk],
+        "UPDATE audit_event SET details = %s::jsonb, details_text = %s, hash = %s WHERE id = %s",
+        [
+            '{"job_id": "job-forged"}',
+            chain.canonical_details(forged["details"]),
+            chain.digest(forged),
+            events[2].pk,
+        ],
     )
     passed, output = verify()
     assert not passed
     assert f"BROKEN at event #{events[3].pk}: links to" in output
+
+
+@pytest.mark.django_db
+def test_details_spelled_otherwise_for_the_exports_are_caught():
+    # The hashed details untouched, the text the CSV export copies edited: a file exported
+    # now would not verify, so the trail does not either.
+    events = fill()
+    as_attacker(
+        "UPDATE audit_event SET details_text = %s WHERE id = %s",
+        ['{"job_id":"job-forged"}', events[3].pk],
+    )
+    passed, output = verify()
+    assert not passed
+    assert f"BROKEN at event #{events[3].pk}: its stored spelling of details" in output
+    assert f"3 events before it are intact, up to #{events[2].pk}" in output
 
 
 @pytest.mark.django_db

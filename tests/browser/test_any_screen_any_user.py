@@ -293,6 +293,9 @@ SCREENS = [
     Screen("history-full", "alice", visit("/exports/", prepare=World.some_exports)),
     Screen("history-full-auditor", "carol", visit("/exports/", prepare=World.some_exports)),
     Screen("history-no-match", "alice", visit("/exports/?q=nothing-like-this")),
+    Screen(
+        "history-search-too-short", "carol", visit("/exports/?q=ab", prepare=World.some_exports)
+    ),
     *[Screen(f"export-{status.value}", "alice", export_page(status)) for status in ROUTES],
     Screen("export-failed-auditor", "carol", export_page(Status.FAILED)),
     Screen("audit-trail", "carol", visit("/audit/", prepare=World.some_exports)),

@@ -149,3 +149,36 @@ def test_on_sqlite_the_migrations_skip_the_trigram_indexes_and_keep_the_plain_fi
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['audit_ip']"
+
+
+@pytest.mark.parametrize("bound", [5, 10_000])
+def test_a_searchs_pages_and_counts_are_the_plain_paginators(
+    alice, make_export, monkeypatch, bound
+):
+    # Within the bound the matches are gathered once; beyond it the page is read apart.
+    monkeypatch.setattr(pages, "COUNT_BOUND", bound)
+    for n in range(13):
+        make_export(alice, image_name=f"{'web' if n % 4 else 'db'}-{n}")
+    found = Export.objects.matching("web")  # 9 of the 13, newest first
+    for number in [1, 2, 3, 4, 5, 50, "junk"]:
+        plain = pages.BoundedPaginator(found, 2)
+        search = pages.SearchPaginator(found, 2)
+        expected, got = plain.get_page(number), search.get_page(number)
+        assert got.number == expected.number, number
+        assert [e.pk for e in got.object_list] == [e.pk for e in expected.object_list], number
+        assert (search.count, search.count_is_bounded) == (plain.count, plain.count_is_bounded)
+    assert pages.SearchPaginator(Export.objects.none(), 2).get_page(1).paginator.count == 0
+
+
+def test_a_search_within_the_bound_reads_its_page_by_primary_key(alice, make_export):
+    for n in range(4):
+        make_export(alice, image_name=f"web-{n}")
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        page = pages.SearchPaginator(Export.objects.matching("web"), 3).get_page(1)
+        names = [export.image_name for export in page.object_list]
+    assert names == ["web-3", "web-2", "web-1"] and page.paginator.count == 4
+    gathered, read = (query["sql"] for query in captured)
+    assert "COUNT(*) OVER ()" in gathered
+    assert '"exports_export"."id" IN (' in read

@@ -3,6 +3,7 @@ and UTC; the new-export form's error summary, fast export's format and suggested
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -144,3 +145,24 @@ def test_a_form_sent_with_fast_export_shows_its_format_locked_and_named(client, 
 def test_a_normal_form_keeps_the_format_open():
     form = ExportForm(initial={})
     assert "disabled" not in form.fields["file_format"].widget.attrs
+
+
+def test_a_search_too_short_to_be_quick_is_said_on_its_field(client, alice, make_export):
+    make_export(alice, image_name="ab-web")
+    client.force_login(alice)
+    page = client.get(reverse("exports:history"), {"q": "ab"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    (field,) = re.findall(r'<input[^>]*name="q"[^>]*>', html)
+    assert 'aria-invalid="true"' in field and "errors-q" in field and "id_q_helptext" in field
+    errors = html.split('id="errors-q"')[1].split("</div>")[0]
+    assert "letters or digits" in errors
+    assert "ab-web" in html  # the list is still there, without the search
+    # As the search field's fragment asks for it: the rows, and the message out of band.
+    fragment = client.get(reverse("exports:history"), {"q": "ab"}, headers={"HX-Request": "true"})
+    oob = fragment.content.decode().split('id="errors-q"')[1].split("</div>")[0]
+    assert 'hx-swap-oob="true"' in oob and "letters or digits" in oob
+    # A search long enough clears it.
+    fine = client.get(reverse("exports:history"), {"q": "web"}, headers={"HX-Request": "true"})
+    cleared = fine.content.decode().split('id="errors-q"')[1].split("</div>")[0]
+    assert "error" not in cleared.split(">", 1)[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ims_portal.exports.forms import HistoryFilterForm
+from ims_portal.exports.forms import SEARCH_MIN_CHARS, HistoryFilterForm
 from ims_portal.exports.models import Export, Status
 
 pytestmark = pytest.mark.django_db
@@ -31,3 +31,27 @@ def test_text_matches_image_bucket_or_object_and_user_narrows_to_one_owner(alice
     assert applied({"q": "b-two"}) == {"db"}
     assert applied({"q": "backup/"}) == {"db"}
     assert applied({"user": "alice"}, by_user=True) == {"web"}
+
+
+def test_a_search_needs_as_many_letters_or_digits_as_the_threshold(alice, make_export):
+    enough = "é" * SEARCH_MIN_CHARS  # letters beyond ASCII count, as the trigram indexes count them
+    make_export(alice, image_name=f"web-{enough}", bucket="ab-cd-ef", object_name="x/é.raw")
+    make_export(alice, image_name="db-01", bucket="ab-cd-ef", object_name="x/é.raw")
+    assert applied({"q": enough}) == {f"web-{enough}"}
+    assert applied({"q": "db-01"}) == {"db-01"}  # a short name, found with its edges
+    short = "a" * (SEARCH_MIN_CHARS - 1)
+    for text in [short, "-".join(short), f"/{short}/", "_" * SEARCH_MIN_CHARS * 2, "-- --"]:
+        form = HistoryFilterForm({"q": text, "status": Status.QUEUED})
+        assert not form.is_valid() and form.refuses_only_the_search(), text
+        (message,) = form.errors["q"]
+        assert f"at least {SEARCH_MIN_CHARS} letters or digits" in message
+        # The other filters still apply, without the search.
+        names = set(form.apply(Export.objects.all()).values_list("image_name", flat=True))
+        assert names == {f"web-{enough}", "db-01"}
+    help_text = str(HistoryFilterForm().fields["q"].help_text)
+    assert f"{SEARCH_MIN_CHARS} letters or digits" in help_text
+
+
+def test_a_refused_search_with_another_junk_filter_is_not_only_the_search():
+    form = HistoryFilterForm({"q": "ab", "status": "no-such-status"})
+    assert not form.is_valid() and not form.refuses_only_the_search()

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from ims_portal import pages
 from ims_portal.audit.models import Action
 from ims_portal.audit.trail import SYSTEM, Target, record
 from ims_portal.exports.models import Status
@@ -63,12 +64,6 @@ def assert_served_by_indexes(plans: dict[str, str]) -> None:
             assert "DISTINCT" not in sql.upper(), sql
 
 
-def count_plan(plans: dict[str, str]) -> str:
-    """The plan of the page's (bounded) count."""
-    (plan,) = [plan for sql, plan in plans.items() if sql.upper().startswith("SELECT COUNT(")]
-    return plan
-
-
 @pytest.mark.parametrize("persona", ["alice", "carol"])
 def test_the_history_pages_first_page_and_filters(persona, request, client, history):
     client.force_login(request.getfixturevalue(persona))
@@ -83,13 +78,41 @@ def test_an_exporters_text_search_is_served_by_an_index(client, alice, history):
     assert_served_by_indexes(plans_of(client, reverse("exports:history") + "?q=image-7-"))
 
 
-def test_the_auditors_text_search_goes_through_the_trigram_indexes(client, carol, history):
+PAGE_OF_EXPORTS = 'SELECT "exports_export"."id", "exports_export"."owner_id",'
+TRIGRAM_INDEXES = ("export_image_name_trgm", "export_bucket_trgm", "export_object_name_trgm")
+
+
+def gathered_plan(plans: dict[str, str]) -> str:
+    """The plan of the search's one query that counts the matches and picks the page."""
+    (plan,) = [plan for sql, plan in plans.items() if "COUNT(*) OVER ()" in sql.upper()]
+    return plan
+
+
+def test_the_auditors_text_search_reads_the_trigram_indexes_once(client, carol, history):
     client.force_login(carol)
     plans = plans_of(client, reverse("exports:history") + "?q=image-7-")
     assert_served_by_indexes(plans)
-    counted = count_plan(plans)
-    for index in ("export_image_name_trgm", "export_bucket_trgm", "export_object_name_trgm"):
-        assert index in counted, counted
+    gathered = gathered_plan(plans)
+    for index in TRIGRAM_INDEXES:
+        assert index in gathered, gathered
+    # The page itself is read by primary key: no second scan of the trigram indexes.
+    others = [plan for plan in plans.values() if plan != gathered]
+    assert not [plan for plan in others if "_trgm" in plan], others
+    (page,) = [plan for sql, plan in plans.items() if sql.startswith(PAGE_OF_EXPORTS)]
+    assert "exports_export_pkey" in page, page
+
+
+def test_a_search_matching_more_than_the_bound_pages_the_plain_way(
+    client, carol, history, monkeypatch
+):
+    # The gathered rows are then only some of the matches: the page is read in its order.
+    monkeypatch.setattr(pages, "COUNT_BOUND", 3)
+    client.force_login(carol)
+    plans = plans_of(client, reverse("exports:history") + "?q=image-")
+    assert_served_by_indexes(plans)
+    gathered_plan(plans)
+    (page,) = [plan for sql, plan in plans.items() if sql.startswith(PAGE_OF_EXPORTS)]
+    assert "exports_export_pkey" not in page, page
 
 
 def test_the_requested_by_menu_reads_no_export_beyond_one_per_user(client, carol, history):
@@ -106,14 +129,16 @@ def test_the_audit_pages_first_page_and_filters(client, carol, history):
         assert_served_by_indexes(plans_of(client, reverse("audit:events") + query))
 
 
-def test_the_audit_text_search_goes_through_an_index_for_every_branch(client, carol, history):
+def test_the_audit_text_search_goes_through_an_index_for_every_branch_once(client, carol, history):
     client.force_login(carol)
     plans = plans_of(client, reverse("audit:events") + "?q=bucket-7")
     assert_served_by_indexes(plans)
-    counted = count_plan(plans)
-    assert "BitmapOr" in counted, counted
+    gathered = gathered_plan(plans)
+    assert "BitmapOr" in gathered, gathered
     for index in ("audit_actor_trgm", "audit_target_label_trgm", "audit_details_trgm", "audit_ip"):
-        assert index in counted, counted
+        assert index in gathered, gathered
+    others = [plan for plan in plans.values() if plan != gathered]
+    assert not [plan for plan in others if "_trgm" in plan], others
 
 
 def test_the_live_status_version_is_read_by_primary_key_and_the_timeline_index(

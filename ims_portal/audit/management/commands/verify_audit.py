@@ -44,7 +44,7 @@ from ims_portal.audit.verify_offline import load_key
 from ims_portal.audit.verify_offline import verify as verify_offline
 
 CHUNK_ROWS = 5000
-CHAIN_COLUMNS = ("id", *chain.FIELDS, "hash")
+CHAIN_COLUMNS = ("id", *chain.FIELDS, "hash", "details_text")
 
 
 class Command(BaseCommand):

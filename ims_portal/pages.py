@@ -98,7 +98,13 @@ class BoundedPaginator(Paginator):
         rows = cast("QuerySet[Any]", self.object_list)  # every paged list is a queryset
         # How many rows lie past `start` does not depend on their order: count them unsorted,
         # selecting no column, so that an index on the filter alone can answer (index-only).
-        counted = rows.order_by().values(one=Value(1))
+        # SQLite has no empty select list, which is what Django makes of the constant here:
+        # there the key is selected (its tables are the development checkout's, small).
+        unsorted = rows.order_by()
+        if connections[rows.db].vendor == "sqlite":
+            counted = unsorted.values("pk")
+        else:
+            counted = unsorted.values(one=Value(1))
         return counted[start : start + COUNT_BOUND + 1].count()
 
     @property

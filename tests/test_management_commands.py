@@ -131,7 +131,7 @@ def test_the_audit_key_and_checkpoint_commands_run_in_a_development_checkout(dev
 
 
 # In the development checkout's SQLite database, as `make run` has it: an export's page and
-# the fragment it polls, by a real request through the whole stack.
+# the fragment it polls, and the paged lists, by real requests through the whole stack.
 EXPORT_PAGE_ON_SQLITE = """
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -148,10 +148,14 @@ for path in (f"/exports/{export.pk}/", f"/exports/{export.pk}/status/"):
     first = client.get(path)
     again = client.get(path, HTTP_IF_NONE_MATCH=first.get("ETag", ""))
     print(path, first.status_code, again.status_code)
+carol = Client(HTTP_HOST="localhost")
+carol.force_login(get_user_model().objects.get(username="carol"))
+for path in ("/exports/", "/exports/?q=web-01", "/audit/", "/audit/?q=web-01"):
+    print("list", path, carol.get(path).status_code)
 """
 
 
-def test_an_export_page_and_its_fragment_answer_on_sqlite(development):
+def test_an_export_page_its_fragment_and_the_paged_lists_answer_on_sqlite(development):
     for step in (("migrate", "--noinput"), ("create_demo_users",)):
         assert manage(*step, **development).returncode == 0
     result = manage("shell", "-c", EXPORT_PAGE_ON_SQLITE, **development)
@@ -159,3 +163,6 @@ def test_an_export_page_and_its_fragment_answer_on_sqlite(development):
     lines = [line for line in result.stdout.splitlines() if line.startswith("/exports/")]
     assert lines[0].endswith(" 200 200"), result.stdout  # the page has no ETag
     assert lines[1].endswith(" 200 304"), result.stdout  # the fragment: unchanged, 304
+    # The paged lists, counted and searched the way SQLite can (no empty select list).
+    lists = [line for line in result.stdout.splitlines() if line.startswith("list ")]
+    assert len(lists) == 4 and all(line.endswith(" 200") for line in lists), result.stdout

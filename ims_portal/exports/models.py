@@ -795,3 +795,19 @@ class Export(models.Model):
     def elapsed(self, now: datetime | None = None) -> timedelta:
         end = self.finished_at or now or timezone.now()
         return end - self.created_at
+
+
+class PollChain(models.Model):
+    """One slot of the batched poller (`exports/poller.py`): which message owns it, until
+    when, and the lease of the claim its current run has not finished polling."""
+
+    number = models.PositiveSmallIntegerField(primary_key=True)
+    # The Celery message id of the run that holds the slot, or of the last one to.
+    owner = models.CharField(max_length=64, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    # The value the current run moved its claimed rows' due times to; cleared once they are
+    # all polled. Set on a slot taken over, it names rows a dead run left leased.
+    claim_lease = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"poll chain {self.number}"

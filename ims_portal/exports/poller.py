@@ -21,8 +21,8 @@ runs one round of a chain:
    Each write is a compare-and-swap on the lease value the claim gave the row, so a poll
    whose row was taken back meanwhile writes nothing.
 3. **Next.** The round sends the next round of its chain: at once if its claim was full,
-   else when the next row falls due, `TICK` (1 s) later at most. A due row waits about a
-   second, plus the time the rows claimed before it take.
+   else `TICK` (1 s) later. A due row waits a second at most, plus the time the rows
+   claimed before it take.
 
 **Chains.** `EXPORT_POLL_CHAINS` slots (`PollChain` rows) bound how many chains run. A
 round's message names its slot and the message that sent it, and runs only if it can
@@ -355,27 +355,11 @@ def finish_round(number: int, owner: str, wait: float) -> bool:
     return bool(held.update(held_until=_hold(timezone.now(), wait), claim_lease=None))
 
 
-def next_wait(claim: Claim, limit: int, now: datetime | None = None) -> float:
-    """Seconds until the next round: none after a full claim, else until the next row falls
-    due, `TICK` at most."""
-    if len(claim) >= limit:
-        return 0.0
-    now = now or timezone.now()
-    soonest = [
-        due
-        for due in (
-            _due_polls(now + timedelta(seconds=TICK))
-            .values_list("next_poll_at", flat=True)
-            .first(),
-            _due_checks(now + timedelta(seconds=TICK))
-            .values_list("verify_due_at", flat=True)
-            .first(),
-        )
-        if due is not None
-    ]
-    if not soonest:
-        return TICK
-    return max(0.0, min(TICK, (min(soonest) - now).total_seconds()))
+def next_wait(claim: Claim, limit: int) -> float:
+    """Seconds until the next round: none after a full claim (more rows are due), else
+    `TICK`. Not sooner: a round costs some queries and a message whatever it claims, and
+    rounds chasing each row as it falls due would cost more than the polls themselves."""
+    return 0.0 if len(claim) >= limit else TICK
 
 
 def run_round(number: int, owner: str, predecessor: str) -> float | None:

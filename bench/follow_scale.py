@@ -78,6 +78,7 @@ class Measured:
     probe_excess: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     follow_cpu_seconds: float = 0.0  # the follow worker's share
+    cloud_cpu_seconds: float = 0.0  # the simulator's, on the same cores
     window: float = 0.0
 
     @property
@@ -156,7 +157,7 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=1.0)
     parser.add_argument("--database", default=DB)
     parser.add_argument(
-        "--follow-concurrency", type=int, default=2, help="the follow worker's (the Procfile's)"
+        "--follow-concurrency", type=int, default=3, help="the follow worker's (the Procfile's)"
     )
     parser.add_argument("--chains", type=int, help="EXPORT_POLL_CHAINS (default: the setting)")
     parser.add_argument("--threads", type=int, help="EXPORT_POLL_THREADS (default: the setting)")
@@ -186,7 +187,8 @@ def main() -> None:
         cloud_access.get_client.cache_clear()
         owner = get_user_model().objects.create_user("bench-follow", "b@example.com", "pw")
         workers = (("follow", args.follow_concurrency), ("submit", 1))
-        measured = run(workers, args, sim, owner, images, folder)
+        simulator_pid = process._process.pid  # the cloud's CPU, beside the workers'
+        measured = run(workers, args, sim, owner, images, folder, simulator_pid)
     report(measured, args, float(settings.EXPORT_POLL_MAX))
 
 
@@ -197,6 +199,7 @@ def run(
     owner: Any,
     images: Iterator[Any],
     folder: Path,
+    simulator_pid: int,
 ) -> Measured:
     """Put `--exports` exports in flight, follow them with `workers` (`--work`,
     `--concurrency`), measure."""
@@ -288,6 +291,7 @@ def run(
         opens = posted_at + post_seconds / 2 + change_after - credited / 2
         time.sleep(max(args.warmup, opens - time.time()))
         cpu_before = [process_tree_cpu(w.pid) for w in started]
+        cloud_before = process_tree_cpu(simulator_pid)
         gets_before = sim.control.request_counts().get("GET", 0)
         polls_before = poll_total(Export.objects.all())
         bg_before = poll_total(Export.objects.filter(pk__in=background))
@@ -311,6 +315,7 @@ def run(
         window_end = time.time()
         spent = [process_tree_cpu(w.pid) - b for w, b in zip(started, cpu_before, strict=True)]
         measured.cpu_seconds, measured.follow_cpu_seconds = sum(spent), spent[0]
+        measured.cloud_cpu_seconds = process_tree_cpu(simulator_pid) - cloud_before
         measured.gets = sim.control.request_counts().get("GET", 0) - gets_before
         measured.polls = poll_total(Export.objects.all()) - polls_before
         measured.background_polls = poll_total(Export.objects.filter(pk__in=background)) - bg_before
@@ -400,6 +405,7 @@ def report(m: Measured, args: argparse.Namespace, interval: float) -> None:
         p(m.probe_excess, 0.95), " s")  # fmt: skip
     row("worker CPU, cores", "", m.cpu_seconds / m.window)
     row("  of which the follow worker", "", m.follow_cpu_seconds / m.window)
+    row("the cloud's (simulator's) CPU, cores", "", m.cloud_cpu_seconds / m.window)
     row("worker CPU per poll", "", 1000 * m.cpu_per_poll, " ms")
     row("worker CPU per followed export per minute", "",
         1000 * m.cpu_seconds / args.exports / (m.window / 60), " ms")  # fmt: skip

@@ -24,7 +24,8 @@ runs one round of a chain:
    else `TICK` (1 s) later. A due row waits a second at most, plus the time the rows
    claimed before it take.
 
-**Chains.** `EXPORT_POLL_CHAINS` slots (`PollChain` rows) bound how many chains run. A
+**Chains.** `EXPORT_POLL_CHAINS` slots (`PollChain` rows, one set per default queue)
+bound how many chains run. A
 round's message names its slot and the message that sent it, and runs only if it can
 take the slot: a compare-and-swap that succeeds when the slot's hold has lapsed, when the
 slot is already its own (the same message delivered again), or when it is held by its
@@ -58,6 +59,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.db.models import CharField, OuterRef, QuerySet, Subquery
@@ -147,7 +149,7 @@ def claim_due(
     claim = Claim(lease=now + timedelta(seconds=lease_seconds()))
     with transaction.atomic():
         if chain is not None:
-            noted = PollChain.objects.filter(number=chain, owner=owner).update(
+            noted = PollChain.objects.filter(name=slot_name(chain), owner=owner).update(
                 claim_lease=claim.lease
             )
             if not noted:
@@ -167,19 +169,16 @@ def claim_due(
             export.verify_due_at = claim.lease
         for export in [*claim.polls, *claim.checks]:
             claim.request_ids[export.pk] = export.requested_by or ""  # type: ignore[attr-defined]
-        # Only the due time moves: the row is otherwise as it was, and so is its page.
-        Export.objects.filter(pk__in=[e.pk for e in claim.polls]).update(next_poll_at=claim.lease)
-        Export.objects.filter(pk__in=[e.pk for e in claim.checks]).update(verify_due_at=claim.lease)
+        Export.objects.filter(pk__in=[e.pk for e in claim.polls]).move_polls(claim.lease)
+        Export.objects.filter(pk__in=[e.pk for e in claim.checks]).move_checks(claim.lease)
     return claim
 
 
 def release(lease: datetime, now: datetime | None = None) -> int:
     """Make the rows still claimed under `lease` (by a round that died) due now; how many."""
     now = now or timezone.now()
-    polls = Export.objects.followed().filter(next_poll_at=lease).update(next_poll_at=now)
-    checks = Export.objects.filter(status=Status.SUCCEEDED, verify_due_at=lease).update(
-        verify_due_at=now
-    )
+    polls = Export.objects.followed().filter(next_poll_at=lease).move_polls(now)
+    checks = Export.objects.filter(status=Status.SUCCEEDED, verify_due_at=lease).move_checks(now)
     return polls + checks
 
 
@@ -322,9 +321,10 @@ def take_slot(number: int, owner: str, predecessor: str, now: datetime | None = 
     `predecessor`; release whatever claim a dead round left on it. False: another chain
     holds the slot."""
     now = now or timezone.now()
-    PollChain.objects.get_or_create(number=number)
+    name = slot_name(number)
+    PollChain.objects.get_or_create(name=name)
     with transaction.atomic():
-        slot = PollChain.objects.select_for_update().get(number=number)
+        slot = PollChain.objects.select_for_update().get(name=name)
         lapsed = slot.held_until is None or slot.held_until < now
         if not (lapsed or slot.owner in {owner, predecessor} - {""}):
             return False
@@ -344,14 +344,14 @@ def _hold(since: datetime, seconds: float = 0.0) -> datetime:
 def renew_slot(number: int, owner: str, *, wait: float = 0.0) -> bool:
     """Hold slot `number` for `owner` a while longer (past a successor's `wait`); False if
     the slot is no longer the owner's."""
-    held = PollChain.objects.filter(number=number, owner=owner)
+    held = PollChain.objects.filter(name=slot_name(number), owner=owner)
     return bool(held.update(held_until=_hold(timezone.now(), wait)))
 
 
 def finish_round(number: int, owner: str, wait: float) -> bool:
     """Mark the round's claim done and hold the slot until its successor, due in `wait`
     seconds, has come; False if the slot is no longer the owner's (send no successor)."""
-    held = PollChain.objects.filter(number=number, owner=owner)
+    held = PollChain.objects.filter(name=slot_name(number), owner=owner)
     return bool(held.update(held_until=_hold(timezone.now(), wait), claim_lease=None))
 
 
@@ -378,6 +378,12 @@ def run_round(number: int, owner: str, predecessor: str) -> float | None:
         log.info("poll chain %s: taken over by another message; this one ends", number)
         return None
     return wait_for
+
+
+def slot_name(number: int, queue: str | None = None) -> str:
+    """The slot of chain `number` among those of the workers of `queue` (default: the
+    default queue in force, which the chain's messages go to)."""
+    return f"{queue or current_app.conf.task_default_queue}:{number}"
 
 
 def chain_numbers() -> range:

@@ -14,7 +14,13 @@ from django.utils import timezone
 from ims_portal.exports import poller
 from ims_portal.exports.models import Export, PollChain, Status, TransitionConflict
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("cloud")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("cloud", "poll_chains_held"),
+]
+
+# Slots of no worker's chains (theirs are held by `poll_chains_held` meanwhile).
+SLOT, OTHER_SLOT = 100, 101
 
 
 def due_exports(make_export, owner, count: int, **fields) -> list[Export]:
@@ -164,15 +170,15 @@ def test_a_round_never_polls_more_rows_at_once_than_it_has_threads(
 
 
 def test_a_slot_holds_one_chain_a_starter_takes_only_a_lapsed_one():
-    assert poller.take_slot(0, "round-1", "")
-    assert not poller.take_slot(0, "starter", "")  # a live chain holds it
-    assert poller.take_slot(0, "round-1", "")  # the same message, delivered again
-    assert poller.take_slot(0, "round-2", "round-1")  # its successor
-    assert not poller.take_slot(0, "stale", "round-1")  # a second successor of round-1
-    assert poller.take_slot(1, "starter", "")  # another slot is another chain
+    assert poller.take_slot(SLOT, "round-1", "")
+    assert not poller.take_slot(SLOT, "starter", "")  # a live chain holds it
+    assert poller.take_slot(SLOT, "round-1", "")  # the same message, delivered again
+    assert poller.take_slot(SLOT, "round-2", "round-1")  # its successor
+    assert not poller.take_slot(SLOT, "stale", "round-1")  # a second successor of round-1
+    assert poller.take_slot(OTHER_SLOT, "starter", "")  # another slot is another chain
     lapsed = timezone.now() + timedelta(seconds=poller.HOLD + 1)
-    assert poller.take_slot(0, "starter", "", now=lapsed)
-    assert not poller.renew_slot(0, "round-2")  # it lost the slot: it sends no successor
+    assert poller.take_slot(SLOT, "starter", "", now=lapsed)
+    assert not poller.renew_slot(SLOT, "round-2")  # it lost the slot: it sends no successor
 
 
 def test_a_round_sends_its_successor_at_once_after_a_full_claim_else_a_tick_later(
@@ -180,27 +186,27 @@ def test_a_round_sends_its_successor_at_once_after_a_full_claim_else_a_tick_late
 ):
     settings.EXPORT_POLL_BATCH = 5
     due_exports(make_export, alice, 7)
-    assert poller.run_round(0, "round-1", "") == 0.0  # five of seven: more are due
-    assert poller.run_round(0, "round-2", "round-1") == poller.TICK
-    assert poller.run_round(0, "someone-else", "") is None  # the slot is held
+    assert poller.run_round(SLOT, "round-1", "") == 0.0  # five of seven: more are due
+    assert poller.run_round(SLOT, "round-2", "round-1") == poller.TICK
+    assert poller.run_round(SLOT, "someone-else", "") is None  # the slot is held
 
 
 def test_whoever_takes_the_slot_of_a_round_that_died_makes_its_claim_due_at_once(
     alice, make_export
 ):
     exports = due_exports(make_export, alice, 3)
-    assert poller.take_slot(0, "dead-round", "")
-    claim = poller.claim_due(10, chain=0, owner="dead-round")  # ... and died
+    assert poller.take_slot(SLOT, "dead-round", "")
+    claim = poller.claim_due(10, chain=SLOT, owner="dead-round")  # ... and died
     assert len(claim) == 3
-    assert PollChain.objects.get(number=0).claim_lease == claim.lease
+    assert PollChain.objects.get(name=poller.slot_name(SLOT)).claim_lease == claim.lease
     assert not poller.claim_due(10)  # leased
-    assert poller.take_slot(0, "dead-round", "")  # its redelivery
+    assert poller.take_slot(SLOT, "dead-round", "")  # its redelivery
     assert {e.pk for e in poller.claim_due(10).polls} == {e.pk for e in exports}
 
 
 def test_a_round_whose_slot_was_taken_claims_nothing(alice, make_export):
     due_exports(make_export, alice, 2)
-    assert poller.take_slot(0, "old", "")
+    assert poller.take_slot(SLOT, "old", "")
     lapsed = timezone.now() + timedelta(seconds=poller.HOLD + 1)
-    assert poller.take_slot(0, "new", "", now=lapsed)
-    assert not poller.claim_due(10, chain=0, owner="old")
+    assert poller.take_slot(SLOT, "new", "", now=lapsed)
+    assert not poller.claim_due(10, chain=SLOT, owner="old")

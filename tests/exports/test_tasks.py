@@ -55,6 +55,7 @@ def test_a_poll_that_is_not_due_yet_is_not_taken(alice, make_export, sim):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("poll_chains_held")
 def test_a_job_the_cloud_keeps_refusing_to_describe_is_handed_to_a_person(
     alice, make_export, settings
 ):

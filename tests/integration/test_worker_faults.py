@@ -28,6 +28,9 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.faults,
     pytest.mark.django_db(transaction=True),
+    # Only the test's own workers follow its exports (the rows are the database's, whichever
+    # queue a worker takes).
+    pytest.mark.usefixtures("poll_chains_held"),
 ]
 
 

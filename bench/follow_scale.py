@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=1.0)
     parser.add_argument("--database", default=DB)
     parser.add_argument(
-        "--follow-concurrency", type=int, default=3, help="the follow worker's (the Procfile's)"
+        "--follow-concurrency", type=int, default=5, help="the follow worker's (the Procfile's)"
     )
     parser.add_argument("--chains", type=int, help="EXPORT_POLL_CHAINS (default: the setting)")
     parser.add_argument("--threads", type=int, help="EXPORT_POLL_THREADS (default: the setting)")

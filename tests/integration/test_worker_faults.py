@@ -152,8 +152,9 @@ def test_a_process_killed_in_the_middle_of_a_poll_round_loses_nothing(
 ):
     # The windows that a SIGTERM to the process group hits only now and then, forced: the
     # round's rows are claimed (leased), some of them saved, and the process dies before
-    # the rest are polled and before the round's successor is sent. No beat runs.
-    sim.control.configure(speed=4)
+    # the rest are polled and before the round's successor is sent. No beat runs. Jobs slow
+    # enough that each one is polled twice at least.
+    sim.control.configure(speed=2)
     folder = tmp_path / "die"
     folder.mkdir()
     env = {**worker_env, "CELERY_TASK_DEFAULT_QUEUE": queue, "DIE_BEFORE_SENDING": str(folder)}

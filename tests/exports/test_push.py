@@ -79,6 +79,14 @@ def parse(block: str) -> tuple[str, str]:
     return name, "\n".join(data)
 
 
+def assert_event_stream(response: requests.Response) -> None:
+    """An open stream, as a proxy must pass it on: unbuffered and never cached."""
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    assert "no-cache" in response.headers["Cache-Control"]
+    assert response.headers["X-Accel-Buffering"] == "no"
+
+
 def session_of(user) -> dict[str, str]:
     client = Client()
     client.force_login(user)
@@ -113,10 +121,7 @@ def test_the_stream_sends_the_current_fragment_then_each_committed_change_then_e
 ):
     export = running(make_export, alice)
     response = open_stream(asgi_url, export, alice)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/event-stream")
-    assert "no-cache" in response.headers["Cache-Control"]
-    assert response.headers["X-Accel-Buffering"] == "no"
+    assert_event_stream(response)
     stream = Stream(response)
 
     name, first = stream.next()

@@ -20,7 +20,14 @@ from ims_portal.exports import push
 from ims_portal.exports.models import Export, Status
 from ims_portal.exports.views import HISTORY_PAGE_SIZE
 from tests.asgi_server import commit_elsewhere, serving_asgi
-from tests.exports.test_push import WAIT, Stream, listening, running, session_of
+from tests.exports.test_push import (
+    WAIT,
+    Stream,
+    assert_event_stream,
+    listening,
+    running,
+    session_of,
+)
 from tests.portal_fixtures import export_form_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,10 +79,7 @@ def test_the_stream_sends_the_table_then_each_changed_row_through_the_row_partia
 ):
     export = running(make_export, alice)
     response = open_history(asgi_url, alice)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/event-stream")
-    assert "no-cache" in response.headers["Cache-Control"]
-    assert response.headers["X-Accel-Buffering"] == "no"
+    assert_event_stream(response)
     stream = Stream(response)
 
     name, table = stream.next()

@@ -58,6 +58,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -344,15 +345,25 @@ def _hold(since: datetime, seconds: float = 0.0) -> datetime:
 def renew_slot(number: int, owner: str, *, wait: float = 0.0) -> bool:
     """Hold slot `number` for `owner` a while longer (past a successor's `wait`); False if
     the slot is no longer the owner's."""
-    held = PollChain.objects.filter(name=slot_name(number), owner=owner)
-    return bool(held.update(held_until=_hold(timezone.now(), wait)))
+    return _still_held(number, owner, held_until=_hold(timezone.now(), wait))
 
 
 def finish_round(number: int, owner: str, wait: float) -> bool:
     """Mark the round's claim done and hold the slot until its successor, due in `wait`
     seconds, has come; False if the slot is no longer the owner's (send no successor)."""
-    held = PollChain.objects.filter(name=slot_name(number), owner=owner)
-    return bool(held.update(held_until=_hold(timezone.now(), wait), claim_lease=None))
+    return _still_held(number, owner, held_until=_hold(timezone.now(), wait), claim_lease=None)
+
+
+def _still_held(number: int, owner: str, **changes: Any) -> bool:
+    """Write `changes` on slot `number` if `owner` holds it. A slot whose row is gone (the
+    table emptied by a restore, or a test database flushed between tests) is nobody's, and
+    the round that held it takes it back: otherwise its chain would end with no other to
+    start it until a worker starts or the reconciler runs."""
+    name = slot_name(number)
+    if PollChain.objects.filter(name=name, owner=owner).update(**changes):
+        return True
+    _, created = PollChain.objects.get_or_create(name=name, defaults={"owner": owner, **changes})
+    return created
 
 
 def next_wait(claim: Claim, limit: int) -> float:

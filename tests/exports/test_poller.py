@@ -181,6 +181,15 @@ def test_a_slot_holds_one_chain_a_starter_takes_only_a_lapsed_one():
     assert not poller.renew_slot(SLOT, "round-2")  # it lost the slot: it sends no successor
 
 
+def test_a_round_whose_slot_row_vanished_takes_it_back_and_goes_on():
+    assert poller.take_slot(SLOT, "round-1", "")
+    PollChain.objects.all().delete()  # the table emptied under a running round
+    assert poller.finish_round(SLOT, "round-1", poller.TICK)  # it sends its successor
+    assert PollChain.objects.get(name=poller.slot_name(SLOT)).owner == "round-1"
+    assert not poller.take_slot(SLOT, "starter", "")  # and a live chain is not doubled
+    assert poller.take_slot(SLOT, "round-2", "round-1")
+
+
 def test_a_round_sends_its_successor_at_once_after_a_full_claim_else_a_tick_later(
     alice, make_export, settings
 ):

@@ -3,14 +3,12 @@ worker process on Redis, working on the test database. Loaded from `tests/confte
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -227,25 +225,3 @@ def make_export(db):
         return Export.objects.create(owner=owner, **values)
 
     return make
-
-
-@pytest.fixture
-def poll_chains_held(transactional_db, portal_queue) -> Iterator[None]:
-    """Hold the slot of every poll chain of the session's worker for the test, so that it
-    does not poll the rows the test makes due (they share the test database); a test's
-    own workers, on a queue of their own, run chains of their own. The session's chains
-    start again after."""
-    from django.utils import timezone
-
-    from ims_portal.exports import poller, tasks
-    from ims_portal.exports.models import PollChain
-
-    for number in poller.chain_numbers():
-        PollChain.objects.update_or_create(
-            name=poller.slot_name(number, portal_queue),
-            defaults={"owner": "tests", "held_until": timezone.now() + timedelta(hours=1)},
-        )
-    yield
-    PollChain.objects.filter(owner="tests").update(held_until=None)
-    with contextlib.suppress(Exception):  # no broker: no worker to start them for either
-        tasks.start_poll_chains()

@@ -195,10 +195,8 @@ def notify_worker(worker_env, smtp_server, notify_queue, tmp_path_factory):
 
 
 @pytest.fixture
-def on_notify_worker(notify_worker, notify_queue, settings, poll_chains_held):
-    """Send this test's tasks to the notification worker, with its notification settings.
-    The session's worker, if one runs, holds its poll chains meanwhile: otherwise it could
-    follow this test's export to its end and send the mail with settings of its own."""
+def on_notify_worker(notify_worker, notify_queue, settings):
+    """Send this test's tasks to the notification worker, with its notification settings."""
     from ims_portal.celery import app
 
     saved = app.conf.task_default_queue

@@ -4,7 +4,7 @@ new export too); with the stream unreachable, the page's polling brings the same
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -55,14 +55,27 @@ def watch_polls(page) -> list[str]:
     return polls
 
 
-def test_a_committed_change_reaches_the_page_by_push_without_a_poll(
-    page, asgi_server, alice, make_export
-):
-    export = running(make_export, alice)
-    polls = watch_polls(page)
-    sign_in(page, asgi_server, "alice", "pw-alice")
-    page.goto(asgi_server.url + export.get_absolute_url())
-    page.wait_for_selector("#export-live[data-push=open]")
+@pytest.fixture
+def streaming(page, asgi_server, alice, make_export) -> Callable[..., tuple[Export, list[str]]]:
+    """Opens, for a running export of alice's, the page at `path(export)` as she does, its
+    polls followed by `watch` from before she signs in; returns the export and those polls
+    once the page's stream (`stream_open`, a selector) is open."""
+
+    def open_page(
+        path: Callable[[Export], str], watch: Callable[..., list[str]], stream_open: str
+    ) -> tuple[Export, list[str]]:
+        export = running(make_export, alice)
+        polls = watch(page)
+        sign_in(page, asgi_server, "alice", "pw-alice")
+        page.goto(asgi_server.url + path(export))
+        page.wait_for_selector(stream_open)
+        return export, polls
+
+    return open_page
+
+
+def test_a_committed_change_reaches_the_page_by_push_without_a_poll(page, streaming):
+    export, polls = streaming(Export.get_absolute_url, watch_polls, "#export-live[data-push=open]")
     assert page.get_attribute("#export-progress", "value") == "20"
 
     poll_to(export, 0.6)
@@ -110,13 +123,11 @@ def watch_history_polls(page) -> list[str]:
 
 
 def test_a_history_row_changes_by_push_and_a_new_export_appears_without_a_poll(
-    page, asgi_server, alice, make_export
+    page, streaming, alice, make_export
 ):
-    export = running(make_export, alice)
-    polls = watch_history_polls(page)
-    sign_in(page, asgi_server, "alice", "pw-alice")
-    page.goto(asgi_server.url + "/exports/")
-    page.wait_for_selector("#history-rows[data-push=open]")
+    export, polls = streaming(
+        lambda export: "/exports/", watch_history_polls, "#history-rows[data-push=open]"
+    )
     row = f"#history-export-{export.pk}"
     assert page.text_content(f"{row} .percent") == "20%"
 

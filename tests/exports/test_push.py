@@ -9,6 +9,7 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -85,6 +86,22 @@ def assert_event_stream(response: requests.Response) -> None:
     assert response.headers["Content-Type"].startswith("text/event-stream")
     assert "no-cache" in response.headers["Cache-Control"]
     assert response.headers["X-Accel-Buffering"] == "no"
+
+
+@contextmanager
+def queries_of_this_process() -> Iterator[list[str]]:
+    """Every query of every thread of this process (a server's included) while the block
+    runs, in the list it gives."""
+    queries: list[str] = []
+    execute = utils.CursorWrapper.execute
+
+    def counting(self, sql, params=None):
+        queries.append(sql)
+        return execute(self, sql, params)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(utils.CursorWrapper, "execute", counting)
+        yield queries
 
 
 def session_of(user) -> dict[str, str]:
@@ -164,25 +181,14 @@ def test_a_reconnect_renders_what_changed_while_the_page_was_away(asgi_url, alic
     again.response.close()
 
 
-def test_an_idle_stream_sends_heartbeats_and_runs_no_query(
-    asgi_url, alice, make_export, monkeypatch
-):
+def test_an_idle_stream_sends_heartbeats_and_runs_no_query(asgi_url, alice, make_export):
     export = running(make_export, alice)
-    queries: list[str] = []
-    execute = utils.CursorWrapper.execute
-
-    def counting(self, sql, params=None):
-        queries.append(sql)
-        return execute(self, sql, params)
-
     stream = Stream(open_stream(asgi_url, export, alice))
     assert stream.next()[0] == "status"
-    # Every query of every thread of this process (the server's included) from here on.
-    monkeypatch.setattr(utils.CursorWrapper, "execute", counting)
-    beats = [stream.next(skip_comments=False) for _ in range(4)]
-    assert beats == [("comment", "heartbeat")] * 4
-    assert queries == []
-    monkeypatch.undo()
+    with queries_of_this_process() as queries:
+        beats = [stream.next(skip_comments=False) for _ in range(4)]
+        assert beats == [("comment", "heartbeat")] * 4
+        assert queries == []
     stream.response.close()
 
 

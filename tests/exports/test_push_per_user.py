@@ -25,6 +25,7 @@ from tests.exports.test_push import (
     Stream,
     assert_event_stream,
     listening,
+    queries_of_this_process,
     running,
     session_of,
 )
@@ -155,28 +156,15 @@ def test_a_reconnect_renders_what_changed_while_the_page_was_away(asgi_url, alic
     again.response.close()
 
 
-def test_an_idle_stream_sends_heartbeats_and_runs_no_query(
-    asgi_url, alice, bob, make_export, monkeypatch
-):
-    from django.db.backends import utils
-
+def test_an_idle_stream_sends_heartbeats_and_runs_no_query(asgi_url, alice, bob, make_export):
     running(make_export, alice)
     others = running(make_export, bob)
-    queries: list[str] = []
-    execute = utils.CursorWrapper.execute
-
-    def counting(self, sql, params=None):
-        queries.append(sql)
-        return execute(self, sql, params)
-
     stream = Stream(open_history(asgi_url, alice))
     assert stream.next()[0] == "rows"
     poll_to(others, 0.5)  # someone else's export: nothing for alice's page to do
-    # Every query of every thread of this process (the server's included) from here on.
-    monkeypatch.setattr(utils.CursorWrapper, "execute", counting)
-    assert beats_only(stream, 4)
-    assert queries == []
-    monkeypatch.undo()
+    with queries_of_this_process() as queries:
+        assert beats_only(stream, 4)
+        assert queries == []
     stream.response.close()
 
 

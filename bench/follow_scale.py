@@ -1,5 +1,5 @@
-"""Benchmark: thousands of exports followed at once, with submits on the polls' queue and
-on a queue of their own, side by side in one run.
+"""Benchmark: thousands of exports followed at once by the batched poller, with new
+exports submitted meanwhile on their own queue.
 
 Run on demand (not a test):
 
@@ -7,14 +7,15 @@ Run on demand (not a test):
     .venv/bin/python bench/follow_scale.py --exports 10000    # the issue's figure
 
 It starts the simulator as its own process and a scratch PostgreSQL database (`--database`),
-then runs each mode in turn. A mode puts N exports in flight: N export POSTs to the
-simulator through the portal's own cloud client, and the N rows those leave, `submitted`,
-long in flight (polled once a poll interval, the portal's defaults: one poll a minute), each
-one's next poll somewhere in the coming interval (the steady state). Their jobs stay queued
-in the cloud (INIT) until the measured window, then run: that change of status is what the
-lag is measured on. It starts the mode's workers and beat, waits out a warm-up, and measures
-for `--window` seconds while a new valid export is created and enqueued every
-`--probe-every` seconds, as a web request does (`enqueue_submit`):
+then puts N exports in flight: N export POSTs to the simulator through the portal's own
+cloud client, and the N rows those leave, `submitted`, long in flight (polled once a poll
+interval, the portal's defaults: one poll a minute), each one's next poll somewhere in the
+coming interval (the steady state). Their jobs stay queued in the cloud (INIT) until the
+measured window, then run: that change of status is what the lag is measured on. It starts
+the Procfile's workers (a follow worker of `--follow-concurrency` processes running
+`--chains` poll chains of `--threads` threads, a submit worker of 1) and beat, waits out a
+warm-up, and measures for `--window` seconds while a new valid export is created and
+enqueued every `--probe-every` seconds, as a web request does (`enqueue_submit`):
 
 - submit wait: from enqueuing a new export to its POST reaching the simulator (the job's
   begin time);
@@ -28,13 +29,11 @@ for `--window` seconds while a new valid export is created and enqueued every
   plus 2 s; a change not recorded when the workers stop counts as lagging that long at
   least; for the new exports, SUCCESS to `finished_at`, beyond the (shorter) interval in
   force at the time;
-- worker CPU: user + system time of the worker processes (main and pool) from /proc.
+- worker CPU: user + system time of the worker processes (main and pool) from /proc, and
+  that CPU per poll done and per followed export.
 
-Modes, as many worker processes each: "two queues" (the Procfile's: a follow worker of
-`--follow-concurrency` processes, a submit worker of 1) and "one queue" (one worker of
-as many processes taking both queues: its pool runs due polls and submits in one line, as
-with a single FIFO queue). After a mode its exports are set aside (abandoned), so the next
-one follows only its own.
+The per-export message chain this poller replaced has no mode here any more (there is one
+way to poll): docs/benchmarks.md keeps its figures from this same benchmark beside these.
 """
 
 from __future__ import annotations
@@ -57,15 +56,6 @@ from typing import Any
 from scratch import ROOT, django_on_scratch_database  # bench/ is the script's folder
 
 DB = "ims_portal_bench_follow"
-# (--work, --concurrency) of each worker a mode starts.
-MODES = ("one queue", "two queues")
-
-
-def workers_of(mode: str, follow: int) -> tuple[tuple[str, int], ...]:
-    """(--work, --concurrency) of each worker a mode starts: as many processes either way."""
-    if mode == "one queue":
-        return (("all", follow + 1),)
-    return (("follow", follow), ("submit", 1))
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -87,11 +77,18 @@ class Measured:
     probe_lags: list[float] = field(default_factory=list)
     probe_excess: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
+    follow_cpu_seconds: float = 0.0  # the follow worker's share
+    cloud_cpu_seconds: float = 0.0  # the simulator's, on the same cores
     window: float = 0.0
 
     @property
     def gets_per_poll(self) -> float:
         return self.gets / self.polls if self.polls else float("nan")
+
+    @property
+    def cpu_per_poll(self) -> float:
+        """Worker CPU seconds per poll recorded."""
+        return self.cpu_seconds / self.polls if self.polls else float("nan")
 
     @property
     def keeping_up(self) -> float:
@@ -155,13 +152,16 @@ def interval_in_force(since_submit: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exports", type=int, default=2000)
-    parser.add_argument("--window", type=float, default=40.0, help="seconds measured per mode")
+    parser.add_argument("--window", type=float, default=40.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--probe-every", type=float, default=1.0)
     parser.add_argument("--database", default=DB)
     parser.add_argument(
-        "--follow-concurrency", type=int, default=6, help="the follow worker's (the Procfile's)"
+        "--follow-concurrency", type=int, default=5, help="the follow worker's (the Procfile's)"
     )
+    parser.add_argument("--chains", type=int, help="EXPORT_POLL_CHAINS (default: the setting)")
+    parser.add_argument("--threads", type=int, help="EXPORT_POLL_THREADS (default: the setting)")
+    parser.add_argument("--batch", type=int, help="EXPORT_POLL_BATCH (default: the setting)")
     args = parser.parse_args()
 
     django_on_scratch_database(args.database)
@@ -173,12 +173,12 @@ def main() -> None:
     from tests.simulator_process import SimulatorProcess
 
     # The cloud exports an image once at a time: an image of its own for every export.
-    probes_per_mode = int(args.window / args.probe_every) + 2
-    count = (args.exports + probes_per_mode) * len(MODES) + 10
+    probes = int(args.window / args.probe_every) + 2
+    count = args.exports + probes + 10
     images = iter(seed.bulk_specs(count))
     folder = Path(ROOT / "var" / "bench-follow")
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"{args.exports} exports in flight; {args.window:.0f} s measured per mode")
+    print(f"{args.exports} exports in flight; {args.window:.0f} s measured")
 
     bulk = {"SIMULATOR_BULK_IMAGES": str(count)}
     with SimulatorProcess(speed=1.0, env=bulk, log_path=folder / "simulator.log") as process:
@@ -186,24 +186,23 @@ def main() -> None:
         os.environ.update(sim.client_environment())
         cloud_access.get_client.cache_clear()
         owner = get_user_model().objects.create_user("bench-follow", "b@example.com", "pw")
-        results = {
-            mode: run_mode(mode, workers, args, sim, owner, images, folder)
-            for mode in MODES
-            for workers in [workers_of(mode, args.follow_concurrency)]
-        }
-    report(results, args.exports, float(settings.EXPORT_POLL_MAX))
+        workers = (("follow", args.follow_concurrency), ("submit", 1))
+        simulator_pid = process._process.pid  # the cloud's CPU, beside the workers'
+        measured = run(workers, args, sim, owner, images, folder, simulator_pid)
+    report(measured, args, float(settings.EXPORT_POLL_MAX))
 
 
-def run_mode(
-    mode: str,
+def run(
     workers: tuple[tuple[str, int], ...],
     args: argparse.Namespace,
     sim: Any,
     owner: Any,
     images: Iterator[Any],
     folder: Path,
+    simulator_pid: int,
 ) -> Measured:
-    """Put `--exports` exports in flight, follow them with `workers`, measure."""
+    """Put `--exports` exports in flight, follow them with `workers` (`--work`,
+    `--concurrency`), measure."""
     from django.conf import settings
 
     from ims_portal.celery import app, work_queues
@@ -262,21 +261,28 @@ def run_mode(
     background = [row.pk for row in rows]
     queue = f"bench-follow-{uuid.uuid4().hex[:8]}"
     app.conf.task_default_queue = queue
-    for row in rows:
-        tasks.schedule_poll(row.pk, row.next_poll_at)
+    poller_settings = {
+        name: str(value)
+        for name, value in (
+            ("EXPORT_POLL_CHAINS", args.chains),
+            ("EXPORT_POLL_THREADS", args.threads),
+            ("EXPORT_POLL_BATCH", args.batch),
+        )
+        if value is not None
+    }
     env = {
         **os.environ,
+        **poller_settings,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "PYTHONUNBUFFERED": "1",
     }
-    slug = mode.replace(" ", "-")
     started = [
-        start_worker(env, folder / f"{slug}-{work}.log", concurrency=n, own_group=True, work=work)
+        start_worker(env, folder / f"{work}.log", concurrency=n, own_group=True, work=work)
         for work, n in workers
     ]
-    beat = start_beat(env, folder / f"{slug}-beat.log", folder)
-    print(f"{mode}: {args.exports} POSTs in {post_seconds:.0f} s; set up in "
+    beat = start_beat(env, folder / "beat.log", folder)
+    print(f"{args.exports} POSTs in {post_seconds:.0f} s; set up in "
           f"{time.time() - posted_at:.0f} s")  # fmt: skip
     measured = Measured(window=args.window)
     probes: dict[int, float] = {}
@@ -284,7 +290,8 @@ def run_mode(
         # The window opens once warm and so that the changes fall in its credited part.
         opens = posted_at + post_seconds / 2 + change_after - credited / 2
         time.sleep(max(args.warmup, opens - time.time()))
-        cpu_before = sum(process_tree_cpu(w.pid) for w in started)
+        cpu_before = [process_tree_cpu(w.pid) for w in started]
+        cloud_before = process_tree_cpu(simulator_pid)
         gets_before = sim.control.request_counts().get("GET", 0)
         polls_before = poll_total(Export.objects.all())
         bg_before = poll_total(Export.objects.filter(pk__in=background))
@@ -306,7 +313,9 @@ def run_mode(
             n += 1
             time.sleep(max(0.0, window_start + n * args.probe_every - time.time()))
         window_end = time.time()
-        measured.cpu_seconds = sum(process_tree_cpu(w.pid) for w in started) - cpu_before
+        spent = [process_tree_cpu(w.pid) - b for w, b in zip(started, cpu_before, strict=True)]
+        measured.cpu_seconds, measured.follow_cpu_seconds = sum(spent), spent[0]
+        measured.cloud_cpu_seconds = process_tree_cpu(simulator_pid) - cloud_before
         measured.gets = sim.control.request_counts().get("GET", 0) - gets_before
         measured.polls = poll_total(Export.objects.all()) - polls_before
         measured.background_polls = poll_total(Export.objects.filter(pk__in=background)) - bg_before
@@ -346,7 +355,7 @@ def run_mode(
         if window_start <= changed <= window_start + credited:
             seen = export.running_at.timestamp() if export.running_at else stopped
             measured.running_lags.append(min(seen, stopped) - changed)
-    # Out of the next mode's way: the cloud cannot stop a job, and no one follows these now.
+    # Out of the next run's way: the cloud cannot stop a job, and no one follows these now.
     Export.objects.filter(pk__in=[*background, *probes]).update(
         status=Status.ABANDONED, next_poll_at=None
     )
@@ -361,46 +370,48 @@ def poll_total(exports: Any) -> int:
 
 
 def purge(broker_url: str, queues: tuple[str, ...]) -> None:
-    """Drop what a mode's queues still hold (its workers are gone)."""
+    """Drop what the run's queues still hold (its workers are gone)."""
     import redis
 
     client = redis.Redis.from_url(broker_url)
     client.delete(*queues)
 
 
-def report(results: dict[str, Measured], exports: int, interval: float) -> None:
-    one, two = results["one queue"], results["two queues"]
+def report(m: Measured, args: argparse.Namespace, interval: float) -> None:
+    from django.conf import settings
 
-    def row(label: str, target: str, a: float, b: float, unit: str = "") -> None:
-        ratio = f"{b / a:.2f}" if a and a == a and b == b else ""
-        print(f"| {label} | {target} | {a:.2f}{unit} | {b:.2f}{unit} | {ratio} |")
+    def row(label: str, target: str, value: float, unit: str = "") -> None:
+        print(f"| {label} | {target} | {value:.2f}{unit} |")
 
+    chains = args.chains or settings.EXPORT_POLL_CHAINS
+    threads = args.threads or settings.EXPORT_POLL_THREADS
     print()
-    print(f"{exports} exports in flight, poll interval {interval:.0f} s (this machine's figures)")
-    print("| measure | target | one queue | two queues | two / one |")
-    print("| --- | --- | --- | --- | --- |")
-    row("submit wait p50", "", p(one.submit_waits, 0.5), p(two.submit_waits, 0.5), " s")
-    row("submit wait p95", f"< {SUBMIT_TARGET:.0f} s", p(one.submit_waits, 0.95),
-        p(two.submit_waits, 0.95), " s")  # fmt: skip
-    row("cloud GETs per recorded poll", f"≤ {GETS_TARGET}", one.gets_per_poll,
-        two.gets_per_poll)  # fmt: skip
-    row("polls done / polls due (in flight)", "1.0", one.keeping_up, two.keeping_up)
-    row("GETs per export per interval", f"≤ {GETS_TARGET}",
-        one.gets_per_poll * one.keeping_up, two.gets_per_poll * two.keeping_up)  # fmt: skip
-    row("lag INIT→RUNNING p50", "", p(one.running_lags, 0.5), p(two.running_lags, 0.5), " s")
-    row("lag INIT→RUNNING p95", f"≤ {interval + LAG_MARGIN:.0f} s", p(one.running_lags, 0.95),
-        p(two.running_lags, 0.95), " s")  # fmt: skip
-    row("new exports: lag SUCCESS p95", "", p(one.probe_lags, 0.95), p(two.probe_lags, 0.95), " s")
-    row("new exports: lag beyond interval p95", f"≤ {LAG_MARGIN:.0f} s",
-        p(one.probe_excess, 0.95), p(two.probe_excess, 0.95), " s")  # fmt: skip
-    row("worker CPU, cores", "", one.cpu_seconds / one.window, two.cpu_seconds / two.window)
-    row("worker CPU ms per followed export per minute", "",
-        1000 * one.cpu_seconds / exports / (one.window / 60),
-        1000 * two.cpu_seconds / exports / (two.window / 60))  # fmt: skip
     print(
-        f"(samples: submits {len(one.submit_waits)}/{len(two.submit_waits)}, "
-        f"INIT→RUNNING {len(one.running_lags)}/{len(two.running_lags)}, "
-        f"new exports ended {len(one.probe_lags)}/{len(two.probe_lags)})"
+        f"{args.exports} exports in flight, poll interval {interval:.0f} s; follow worker of "
+        f"{args.follow_concurrency} processes, {chains} chains of {threads} threads "
+        "(this machine's figures)"
+    )
+    print("| measure | target | batched poller |")
+    print("| --- | --- | --- |")
+    row("submit wait p50", "", p(m.submit_waits, 0.5), " s")
+    row("submit wait p95", f"< {SUBMIT_TARGET:.0f} s", p(m.submit_waits, 0.95), " s")
+    row("cloud GETs per recorded poll", "", m.gets_per_poll)
+    row("polls done / polls due (in flight)", "1.0", m.keeping_up)
+    row("GETs per export per interval", f"≤ {GETS_TARGET}", m.gets_per_poll * m.keeping_up)
+    row("lag INIT→RUNNING p50", "", p(m.running_lags, 0.5), " s")
+    row("lag INIT→RUNNING p95", f"≤ {interval + LAG_MARGIN:.0f} s", p(m.running_lags, 0.95), " s")
+    row("new exports: lag SUCCESS p95", "", p(m.probe_lags, 0.95), " s")
+    row("new exports: lag beyond interval p95", f"≤ {LAG_MARGIN:.0f} s",
+        p(m.probe_excess, 0.95), " s")  # fmt: skip
+    row("worker CPU, cores", "", m.cpu_seconds / m.window)
+    row("  of which the follow worker", "", m.follow_cpu_seconds / m.window)
+    row("the cloud's (simulator's) CPU, cores", "", m.cloud_cpu_seconds / m.window)
+    row("worker CPU per poll", "", 1000 * m.cpu_per_poll, " ms")
+    row("worker CPU per followed export per minute", "",
+        1000 * m.cpu_seconds / args.exports / (m.window / 60), " ms")  # fmt: skip
+    print(
+        f"(samples: submits {len(m.submit_waits)}, INIT→RUNNING {len(m.running_lags)}, "
+        f"new exports ended {len(m.probe_lags)})"
     )
 
 

@@ -5,6 +5,7 @@ Loaded by every Django process (see `exports/apps.py`) and by `celery -A ims_por
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import click
 from celery import Celery, bootsteps, signals
 from celery.worker import WorkController
+from kombu.transport import redis as kombu_redis
 
 from ims_portal.startup import log_services
 
@@ -85,6 +87,31 @@ class ChooseQueues(bootsteps.Step):
 
 
 app.steps["worker"].add(ChooseQueues)
+
+
+def _restore_unacked_or_leave_them(qos: Any, client: Any = None) -> None:
+    """kombu's Redis `QoS.restore_unacked`, except that a Redis gone away leaves the
+    messages where they are instead of killing the worker.
+
+    A worker holds unacknowledged messages at nearly every instant (a poll chain's next
+    round waits out its countdown in it), and when Redis vanishes kombu puts them back
+    as it closes the channel, which without a connection raises an AttributeError the
+    worker does not survive. Left in Redis's unacknowledged set, they come back after the
+    visibility timeout; a Redis restarted empty has lost them anyway, and the poll chains
+    are started again by the reconciler.
+    """
+    try:
+        _restore_unacked(qos, client)
+    except Exception as error:  # kombu raises what its client happens to meet
+        logging.getLogger(__name__).warning(
+            "broker: %d unacknowledged message(s) left for the visibility timeout: %s",
+            len(qos._delivered),
+            error,
+        )
+
+
+_restore_unacked = kombu_redis.QoS.restore_unacked
+kombu_redis.QoS.restore_unacked = _restore_unacked_or_leave_them  # type: ignore[method-assign,assignment]
 
 EMBEDDED_BROKER_FOLDERS = (
     "data_folder_in",

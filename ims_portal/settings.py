@@ -449,6 +449,11 @@ EXPORT_POLL_MAX = env.float("EXPORT_POLL_MAX", default=60.0)
 EXPORT_STALLED_AFTER = env.float("EXPORT_STALLED_AFTER", default=15 * 60.0)
 EXPORT_SUBMIT_RETRIES = env.int("EXPORT_SUBMIT_RETRIES", default=5)
 EXPORT_POLL_GIVE_UP_AFTER = env.int("EXPORT_POLL_GIVE_UP_AFTER", default=5)
+# The batched poller (exports/poller.py): how many chains poll at once, how many rows one
+# round claims, and how many threads of a worker process poll them.
+EXPORT_POLL_CHAINS = env.int("EXPORT_POLL_CHAINS", default=4)
+EXPORT_POLL_BATCH = env.int("EXPORT_POLL_BATCH", default=50)
+EXPORT_POLL_THREADS = env.int("EXPORT_POLL_THREADS", default=8)
 # Unset: as long as the cloud client can take to send one export POST and hear back
 # (its timeouts, see `tasks.submitting_timeout`), plus a margin.
 EXPORT_SUBMITTING_TIMEOUT = env.float("EXPORT_SUBMITTING_TIMEOUT", default=None)

@@ -36,6 +36,16 @@ def checkpoint_file(settings, tmp_path) -> Path:
     return Path(settings.AUDIT_CHECKPOINT_PATH)
 
 
+@pytest.fixture(autouse=True)
+def poll_threads_stopped() -> Iterator[None]:
+    """The poller's threads (and their database connections) do not outlive a test that
+    started them."""
+    yield
+    from ims_portal.exports import poller
+
+    poller.stop_threads()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_users_cached_from_earlier_runs() -> None:
     """A new test database gives out user ids from 1 again: no user cached by id from an

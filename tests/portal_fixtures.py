@@ -3,6 +3,7 @@ worker process on Redis, working on the test database. Loaded from `tests/confte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -162,11 +164,80 @@ def worker_env(cloud_settings, portal_queue, django_db_setup, django_db_blocker)
 
 @pytest.fixture(scope="session")
 def celery_worker_process(worker_env, tmp_path_factory) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process for the whole session."""
+    """A real `celery worker` process for the whole session (see `lasting_workers_chains`
+    for the tests its poll chains run in)."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     process = start_worker(worker_env, log)
-    yield process
+    with LASTING_WORKERS.running("celery_worker_process", worker_env):
+        yield process
     stop(process)
+
+
+class LastingWorkers:
+    """The workers that outlive a test (session or module fixtures), by fixture name, with
+    their queue: each one's poll chains poll every due row of the test database, whoever
+    made it, so they run only in the tests that ask for that worker (see
+    `lasting_workers_chains`). Their slots are written on a connection of their own, so
+    that a hold is committed whatever transaction the test runs in."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, str] = {}
+        self.database_url = ""
+
+    @contextlib.contextmanager
+    def running(self, fixture: str, env: dict[str, str]) -> Iterator[None]:
+        self.database_url = env["DATABASE_URL"]
+        self.queues[fixture] = env["CELERY_TASK_DEFAULT_QUEUE"]
+        try:
+            yield
+        finally:
+            del self.queues[fixture]
+
+    def set(self, wanted: Callable[[str], bool]) -> None:
+        """Hold the chains of every lasting worker for which `wanted(fixture)` is false;
+        start those of the others (a starter whose chain is alive ends at once)."""
+        from ims_portal.exports import poller, tasks
+
+        held, started = [], []
+        for fixture, queue in self.queues.items():
+            (started if wanted(fixture) else held).append(queue)
+        names = [poller.slot_name(n, queue) for queue in held for n in poller.chain_numbers()]
+        with psycopg.connect(self.database_url, autocommit=True) as db:
+            # A live chain finds its slot no longer its own at its next write and ends.
+            db.cursor().executemany(
+                "INSERT INTO exports_pollchain (name, owner, held_until, claim_lease)"
+                " VALUES (%s, 'tests', now() + interval '1 hour', NULL)"
+                " ON CONFLICT (name) DO UPDATE SET owner = 'tests',"
+                " held_until = EXCLUDED.held_until",
+                [(name,) for name in names],
+            )
+            db.execute(
+                "DELETE FROM exports_pollchain WHERE owner = 'tests' AND NOT name = ANY(%s)",
+                [names],
+            )
+        for queue in started:
+            for number in poller.chain_numbers():
+                tasks.poll_due_exports.apply_async((number,), queue=queue)
+
+
+LASTING_WORKERS = LastingWorkers()
+
+
+@pytest.fixture(autouse=True)
+def lasting_workers_chains(request) -> None:
+    """The poll chains of a worker that outlives a test run only in a test that asks for
+    that worker (the session's one: and not for `poll_chains_held`); in any other, a row
+    the test makes due is polled by the test itself or by a worker of its own, never
+    behind its back."""
+    if LASTING_WORKERS.queues:  # else none runs; one that starts now runs its chains
+        LASTING_WORKERS.set(chains_wanted(request.fixturenames))
+
+
+def chains_wanted(names: list[str]) -> Callable[[str], bool]:
+    """Whether the chains of the lasting worker of each fixture run in a test asking for
+    the fixtures `names`."""
+    held = {"celery_worker_process"} if "poll_chains_held" in names else set()
+    return lambda fixture: fixture in names and fixture not in held
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30, every: float = 0.2) -> object:
@@ -225,3 +296,14 @@ def make_export(db):
         return Export.objects.create(owner=owner, **values)
 
     return make
+
+
+@pytest.fixture
+def poll_chains_held(request, transactional_db) -> None:
+    """The session worker's poll chains are held for the test even if it uses that worker,
+    so that they do not poll the rows the test makes due; a test's own workers, on a queue
+    of their own, run chains of their own."""
+    if "celery_worker_process" in request.fixturenames:
+        request.getfixturevalue("celery_worker_process")  # its start starts its chains
+    if LASTING_WORKERS.queues:
+        LASTING_WORKERS.set(chains_wanted(request.fixturenames))

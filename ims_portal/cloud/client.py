@@ -259,6 +259,26 @@ class Client:
         exchanges = 4 if token else 1
         return exchanges * longest_exchange(timeout)
 
+    def longest_job_seconds(self) -> float:
+        """The longest `get_job` can take before it returns or raises: two calls at most
+        (the progress call, then the status call), each as long as `longest_call_seconds`."""
+        return 2 * self.longest_call_seconds()
+
+    def longest_object_seconds(self) -> float:
+        """The longest `object_info` can take before it returns or raises: one call."""
+        return self.longest_call_seconds()
+
+    def longest_call_seconds(self) -> float:
+        """The longest one retried GET can take: each attempt as long as an export POST can
+        be (one exchange, or with IAM tokens up to four), repeated by the retry policy, which
+        waits at most `RetryPolicy.longest_wait` between attempts."""
+        timeout = self.timeout
+        if isinstance(self.auth, TokenAuth):
+            timeout = max(timeout, self.auth.timeout, key=longest_exchange)
+        attempt = self.longest_export_seconds_with(timeout, token=isinstance(self.auth, TokenAuth))
+        policy = self.retry_policy
+        return (policy.retries + 1) * attempt + policy.retries * policy.longest_wait()
+
     # --- jobs -------------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:

@@ -88,6 +88,9 @@ def _tell(exchange: Exchange) -> None:
             log.exception("a cloud exchange observer failed")
 
 
+RETRY_AFTER_JITTER = 0.1  # a Retry-After is waited out up to this fraction longer
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often and how patiently to repeat a request that failed with a retryable error."""
@@ -109,9 +112,14 @@ class RetryPolicy:
                 return None
             # A little jitter on top, never below what was asked, so that workers told the
             # same Retry-After do not all come back in the same instant.
-            return error.retry_after * (1 + 0.1 * random.random())  # noqa: S311 - jitter, not a secret
+            return error.retry_after * (1 + RETRY_AFTER_JITTER * random.random())  # noqa: S311 - jitter, not a secret
         ceiling = min(self.max_backoff, self.backoff * 2**retries_done)
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+    def longest_wait(self) -> float:
+        """The longest `delay` ever returns: the back-off's cap, or the longest Retry-After
+        it waits for, with its jitter."""
+        return max(self.max_backoff, self.max_retry_after * (1 + RETRY_AFTER_JITTER))
 
 
 def call[T](

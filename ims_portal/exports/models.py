@@ -346,6 +346,16 @@ class ExportQuerySet(models.QuerySet["Export"]):
         """Exports with a cloud job to poll."""
         return self.filter(status__in=Status.FOLLOWED)
 
+    def move_polls(self, due: datetime) -> int:
+        """Name `due` as these rows' next poll, and change nothing else: the batched
+        poller's claim (a lease) and its release of a dead round's claim. No status, no
+        audit event, nothing a page shows: the poll that follows is the write."""
+        return self.update(next_poll_at=due)
+
+    def move_checks(self, due: datetime) -> int:
+        """Name `due` as these rows' next object check, as `move_polls` does for polls."""
+        return self.update(verify_due_at=due)
+
     def matching(self, text: str) -> ExportQuerySet:
         """Exports whose image, bucket or object name contains `text` (any case)."""
         return self.filter(
@@ -795,3 +805,20 @@ class Export(models.Model):
     def elapsed(self, now: datetime | None = None) -> timedelta:
         end = self.finished_at or now or timezone.now()
         return end - self.created_at
+
+
+class PollChain(models.Model):
+    """One slot of the batched poller (`exports/poller.py`): which message owns it, until
+    when, and the lease of the claim its current run has not finished polling."""
+
+    # `<default queue>:<number>`: the workers of each queue run chains of their own.
+    name = models.CharField(max_length=200, primary_key=True)
+    # The Celery message id of the run that holds the slot, or of the last one to.
+    owner = models.CharField(max_length=64, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    # The value the current run moved its claimed rows' due times to; cleared once they are
+    # all polled. Set on a slot taken over, it names rows a dead run left leased.
+    claim_lease = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"poll chain {self.name}"

@@ -1,29 +1,30 @@
 """Celery tasks that carry an export through the cloud.
 
-Tasks take an export id, never an object, and are safe to run twice: each one starts with
-a compare-and-swap on the row, so a duplicate delivery finds nothing left to do.
+`submit_export` sends one export's POST; `poll_due_exports` follows every export in flight
+in batches (`poller.py` tells how); beat's sweeps put back on track what a lost message
+or a dead worker left behind. Tasks are safe to run twice: each one starts with a
+compare-and-swap, so a duplicate delivery finds nothing left to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, shared_task, signals
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ims_portal.audit import context
-from ims_portal.cloud import Client, CloudError, ConfigurationError, ObjectInfo
+from ims_portal.cloud import Client, CloudError, ConfigurationError
 from ims_portal.cloud.transport import DEFAULT_TIMEOUT
-from ims_portal.exports import preflight, verification, workflow
+from ims_portal.exports import poller, preflight, workflow
 from ims_portal.exports.cloud_access import get_client
-from ims_portal.exports.models import Export, Status, TransitionConflict, Verification
-from ims_portal.monitoring import metrics
+from ims_portal.exports.models import Export, Status, TransitionConflict
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,14 @@ def _send_submit(export: Export) -> bool:
     return True
 
 
-# Both tasks are safe to run twice (each begins with a compare-and-swap on the row), so a
-# message whose worker process died under it is handed out again rather than dropped:
-# acks_late keeps it unacknowledged while the task runs, and reject_on_worker_lost puts it
-# back on the queue when the process is killed (kill -9, the OOM killer, a SIGTERM to the
-# whole process group). A submit redelivered after its POST may have left finds the row
-# `submitting` and does nothing; the reconciler hands it to a person as `unknown`. A
-# message that itself kills its worker would come back each time; neither task holds
-# anything large enough for that.
+# Both tasks are safe to run twice (each begins with a compare-and-swap: on the export's
+# row, or on its poll chain's slot), so a message whose worker process died under it is
+# handed out again rather than dropped: acks_late keeps it unacknowledged while the task
+# runs, and reject_on_worker_lost puts it back on the queue when the process is killed
+# (kill -9, the OOM killer, a SIGTERM to the whole process group). A submit redelivered
+# after its POST may have left finds the row `submitting` and does nothing; the reconciler
+# hands it to a person as `unknown`. A message that itself kills its worker would come back
+# each time; neither task holds anything large enough for that.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def submit_export(self: Task[Any, None], export_id: int) -> None:
     """Send the export POST for a queued export, exactly once."""
@@ -74,7 +75,6 @@ def submit_export(self: Task[Any, None], export_id: int) -> None:
     if export is None:
         return
     if export.status != Status.QUEUED:
-        _resend_next_step_if_redelivered(self, export.pk)
         return
     try:
         export.transition(
@@ -127,6 +127,7 @@ def submit_export(self: Task[Any, None], export_id: int) -> None:
         return
     # Logged before it is saved: should the save fail, a person still finds the job.
     log.info("export %s: submitted as job %s", export.pk, job_id)
+    # Its first poll is the time saved with it: the poll chains take it once it is due.
     due = timezone.now() + timedelta(seconds=workflow.poll_delay(0))
     try:
         export.transition(
@@ -137,123 +138,39 @@ def submit_export(self: Task[Any, None], export_id: int) -> None:
         log.warning(
             "export %s: job %s was accepted after it stopped being followed", export.pk, job_id
         )
-        return
-    send_next_step(export)
-
-
-def _redelivered(task: Task[Any, Any]) -> bool:
-    """Whether this message came back to the queue (its worker died, or shut down, under it)."""
-    return bool((task.request.delivery_info or {}).get("redelivered"))
-
-
-def send_next_step(export: Export) -> str | None:
-    """Send the message that the row names as the export's next step: its next poll, or the
-    next check of its object. Return which, or None when nothing is due."""
-    if export.status in Status.FOLLOWED and export.next_poll_at is not None:
-        schedule_poll(export.pk, export.next_poll_at)
-        return "poll"
-    if export.is_being_verified and export.verify_due_at is not None:
-        schedule_verify(export.pk, export.verify_due_at)
-        return "object check"
-    return None
-
-
-def _resend_next_step_if_redelivered(task: Task[Any, Any], export_id: int) -> None:
-    """For a message that found its export moved on: if it was handed out again, send the
-    export's next step again.
-
-    The process that ran it first may have died between saving the row and sending that
-    step (a SIGTERM to the whole process group, the OOM killer), and with the reconciler
-    not running nothing else would send it. If it was sent, the two messages name the same
-    step: the first to run writes, the other finds the row moved on and does nothing.
-    """
-    if not _redelivered(task):
-        return
-    export = Export.objects.filter(pk=export_id).first()
-    if export is not None and (step := send_next_step(export)):
-        log.info("export %s: redelivered %s: sent its next %s again", export_id, task.name, step)
-
-
-def schedule_poll(export_id: int, due: datetime) -> None:
-    """Send the poll due at `due`, named by that time (see `poll_export`)."""
-    countdown = max(0.0, (due - timezone.now()).total_seconds())
-    poll_export.apply_async((export_id, due.isoformat()), countdown=countdown)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def poll_export(self: Task[Any, None], export_id: int, due: str) -> None:
-    """Ask the cloud about the export's job, record it, and poll again unless it ended.
+def poll_due_exports(self: Task[Any, None], chain: int, predecessor: str = "") -> None:
+    """One round of poll chain `chain`: claim the due polls and object checks, do them,
+    and send the chain's next round (see `poller`, whose docstring tells the whole design).
 
-    `due` names the poll this message was scheduled as. Only the poll matching the row's
-    `next_poll_at` runs, and only it may write (`Export.record_poll`), so a poll re-sent by
-    the reconciler and a late original never both keep a chain going.
+    `predecessor` is the id of the round that sent this one; blank for a starter, which
+    takes only a slot no live chain holds. Redelivered after its worker died, a round
+    takes its slot again and makes the rows it had claimed due at once.
     """
-    due_at = datetime.fromisoformat(due)
-    export = Export.objects.followed().filter(pk=export_id, next_poll_at=due_at).first()
-    if export is None:
-        _resend_next_step_if_redelivered(self, export_id)
-        return
-    metrics.POLL_LATENESS.observe(max(0.0, (timezone.now() - due_at).total_seconds()))
+    me = str(self.request.id)
+    wait = poller.run_round(chain, me, predecessor)
+    if wait is not None:
+        poll_due_exports.apply_async((chain, me), countdown=wait)
+
+
+def start_poll_chains(countdown: float = 0.0) -> None:
+    """Send a starter for every poll chain; one whose chain is alive ends at once."""
+    for chain in poller.chain_numbers():
+        poll_due_exports.apply_async((chain,), countdown=countdown)
+
+
+@signals.worker_ready.connect(dispatch_uid="exports-start-poll-chains")
+def start_poll_chains_with_the_worker(**kwargs: Any) -> None:
+    """A worker that starts (a first start, a restart after a crash) starts the poll chains
+    that are not running: now, and once the hold of a chain that died with the worker it
+    replaces has lapsed."""
     try:
-        _follow(export)
-    except TransitionConflict:
-        return  # another poll, the reconciler or a person wrote first
-    if export.is_terminal:
-        log.info("export %s: %s", export.pk, export.status)
-    # Every write of a followed export names its next poll; should one ever not, the
-    # reconciler re-arms it.
-    send_next_step(export)
-
-
-def _follow(export: Export) -> None:
-    """Ask the cloud about the export's job once and record the answer, or its absence."""
-    try:
-        job = get_client().get_job(export.job_id)
-    except CloudError as error:
-        if error.retryable:
-            log.warning("export %s: polling failed, will retry: %s", export.pk, error)
-            workflow.poll_again(export)
-        else:
-            log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
-            workflow.record_poll_refusal(export, error)
-        return
-    workflow.apply_job(export, job)
-
-
-def schedule_verify(export_id: int, due: datetime) -> None:
-    """Send the check of the exported object due at `due`, named by that time."""
-    countdown = max(0.0, (due - timezone.now()).total_seconds())
-    verify_export.apply_async((export_id, due.isoformat()), countdown=countdown)
-
-
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def verify_export(self: Task[Any, None], export_id: int, due: str) -> None:
-    """Read the metadata of a succeeded export's object in OBS and record it as evidence
-    (`verification.record`), checking again later where that is due.
-
-    Like a poll, only the check matching the row's `verify_due_at` runs and writes.
-    """
-    export = Export.objects.filter(
-        pk=export_id,
-        status=Status.SUCCEEDED,
-        verification__in=Verification.CHECKING,
-        verify_due_at=datetime.fromisoformat(due),
-    ).first()
-    if export is None:
-        _resend_next_step_if_redelivered(self, export_id)
-        return
-    found: ObjectInfo | CloudError | ConfigurationError | None
-    try:
-        found = get_client().object_info(export.bucket, export.object_name)
-    except (CloudError, ConfigurationError) as error:
-        log.warning("export %s: the object could not be checked: %s", export.pk, error)
-        found = error
-    try:
-        verification.record(export, found)
-    except TransitionConflict:
-        return  # another check wrote first
-    log.info("export %s: object %s: %s", export.pk, export.bucket_url, export.verification)
-    send_next_step(export)
+        start_poll_chains()
+        start_poll_chains(countdown=poller.HOLD)
+    except Exception as error:  # the broker is down: the reconciler starts them later
+        log.warning("the poll chains could not be started: %s", error)
 
 
 def submitting_timeout() -> float:
@@ -273,12 +190,13 @@ def submitting_timeout() -> float:
 
 
 def reconcile_graces() -> tuple[timedelta, timedelta]:
-    """How late a poll, and a retried submit, may be before the reconciler steps in.
+    """How long a queued export, never tried and tried before, may wait for its submit
+    before the reconciler sends it again.
 
-    Each is longer than the wait a live message may still be sitting out (one poll interval
-    at most, with its jitter; one submit back-off), and one more poll interval for a busy
-    worker to come round to it. Stepping in early costs a duplicate message and nothing else:
-    each task is a compare-and-swap.
+    Each is longer than the wait a live message may still be sitting out (none for a first
+    try; one submit back-off for a retry), and one poll interval more for a busy worker to
+    come round to it. Stepping in early costs a duplicate message and nothing else: the
+    submit is a compare-and-swap.
     """
     poll = workflow.longest_poll_wait()
     return timedelta(seconds=2 * poll), timedelta(seconds=workflow.longest_submit_wait() + poll)
@@ -289,13 +207,14 @@ def reconcile_exports() -> dict[str, int]:
     """Put exports whose next step went missing back on track (run by Celery beat).
 
     A lost message, a broker restart or a dead worker can leave an export waiting for a
-    task that will never come. Queued ones are sent again (no POST has left for them);
-    followed ones get a fresh poll; one stuck in `submitting` may have reached the cloud,
-    so it becomes `unknown` for a person to check, never a second POST; a succeeded one
-    whose object check went missing gets a fresh check.
+    task that will never come. Queued ones are sent again (no POST has left for them); one
+    stuck in `submitting` may have reached the cloud, so it becomes `unknown` for a person
+    to check, never a second POST; a followed one that names no next poll gets one. Polls
+    and object checks that are merely late need nothing: they are due rows, which the poll
+    chains take, and the chains themselves are started again here should one have gone.
     """
     now = timezone.now()
-    counts = {"resubmitted": 0, "repolled": 0, "reverified": 0, Status.UNKNOWN.value: 0}
+    counts = {"resubmitted": 0, "repolled": 0, Status.UNKNOWN.value: 0}
     grace, retry_grace = reconcile_graces()
 
     # A queued export never tried has no back-off to wait out; a retried one may be
@@ -320,25 +239,13 @@ def reconcile_exports() -> dict[str, int]:
         except TransitionConflict:
             pass
 
-    overdue = Q(next_poll_at__lt=now - grace) | Q(next_poll_at__isnull=True)
-    for export in Export.objects.followed().filter(overdue):
-        # suppress: its poll came back meanwhile
+    for export in Export.objects.followed().filter(next_poll_at__isnull=True):
+        # suppress: a poll named one meanwhile
         with contextlib.suppress(TransitionConflict), context.continuing(export.request_id()):
             export.rearm_poll(now)
-            schedule_poll(export.pk, now)
             counts["repolled"] += 1
 
-    # A check of an exported object whose message went missing.
-    checking = Export.objects.filter(
-        status=Status.SUCCEEDED,
-        verification__in=Verification.CHECKING,
-        verify_due_at__lt=now - grace,
-    )
-    for export in checking:
-        with contextlib.suppress(TransitionConflict), context.continuing(export.request_id()):
-            export.rearm_check(now)
-            schedule_verify(export.pk, now)
-            counts["reverified"] += 1
+    start_poll_chains()
     if any(counts.values()):
         log.info("reconcile: %s", counts)
     return counts

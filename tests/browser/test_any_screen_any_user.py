@@ -328,7 +328,10 @@ SCREENS = [
 
 
 @pytest.fixture
-def world(live_server, alice, bob, carol, make_user, make_export, cloud) -> World:
+def world(live_server, alice, bob, carol, make_user, make_export, cloud, poll_chains_held) -> World:
+    """The screens' users and exports. The exports are made in the states they show, and
+    no worker's poll chain may poll or check them meanwhile (a session worker started by
+    an earlier test polls every due row of the database)."""
     users = {"alice": alice, "bob": bob, "carol": carol, "dave": make_user("dave")}
     return World(live_server, users, make_export, cloud)
 

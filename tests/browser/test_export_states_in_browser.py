@@ -61,7 +61,9 @@ def test_a_failed_export_is_red_with_the_bar_where_it_stopped_and_says_what_to_d
 ):
     page = new_export_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    sim.control.configure(speed=30)
+    # Slow enough that the job is seen running before it fails: the poller's rounds come
+    # a second apart at most, and the bar must show where the job stopped.
+    sim.control.configure(speed=3)
     start_export(page, seed.FAILS_DURING_EXPORT)
     wait_until_ended(page, "failed")
     text = page.text_content("#export-status")

@@ -1,6 +1,6 @@
 """The proof of a succeeded export: what each answer of OBS does to the export's
 verification (`verification.record`), and the check itself against the simulator's OBS over
-HTTP (`tasks.verify_export`)."""
+HTTP (`poller.check`, which the poll chains run)."""
 
 from __future__ import annotations
 
@@ -146,12 +146,11 @@ def test_an_export_that_succeeded_before_objects_were_checked_shows_not_verified
 
 @pytest.fixture
 def checked(cloud, succeeded):
-    """Run the check that is due for `succeeded` in this process; return the export."""
-    from ims_portal.exports.tasks import verify_export
+    """Run the check that is due for `succeeded` in this thread; return the export."""
+    from ims_portal.exports import poller
 
     def check() -> Export:
-        export = Export.objects.get(pk=succeeded.pk)
-        verify_export(export.pk, export.verify_due_at.isoformat())
+        poller.check(Export.objects.get(pk=succeeded.pk))
         return Export.objects.get(pk=succeeded.pk)
 
     return check
@@ -195,9 +194,22 @@ def test_obs_down_leaves_the_export_not_verified_with_a_check_later(cloud, succe
     assert checked().is_verified
 
 
-def test_a_check_that_is_not_the_one_due_is_dropped(cloud, succeeded):
-    from ims_portal.exports.tasks import verify_export
+def test_a_check_not_due_yet_is_not_taken(cloud, succeeded):
+    from ims_portal.exports import poller
 
-    verify_export(succeeded.pk, (succeeded.verify_due_at - timedelta(seconds=1)).isoformat())
+    Export.objects.filter(pk=succeeded.pk).update(
+        verify_due_at=timezone.now() + timedelta(seconds=30)
+    )
+    assert poller.poll_due() == 0
     assert Export.objects.get(pk=succeeded.pk).verify_misses == 0
     assert cloud.control.requests(method="HEAD", service="obs") == []
+
+
+def test_a_check_loaded_before_another_check_wrote_writes_nothing(cloud, succeeded):
+    from ims_portal.exports import poller
+
+    stale = Export.objects.get(pk=succeeded.pk)
+    poller.check(Export.objects.get(pk=succeeded.pk))
+    written = Export.objects.get(pk=succeeded.pk)
+    poller.check(stale)
+    assert Export.objects.get(pk=succeeded.pk).verify_unreachable == written.verify_unreachable

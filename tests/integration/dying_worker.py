@@ -1,14 +1,15 @@
 """The portal's Celery app, in a worker whose pool process kills itself at one chosen
-instant: right after the export's row was saved and before the message for its next step
-is sent, the window in which a SIGTERM to the whole process group or the OOM killer can
+instant of a poll round: right after the round's claim committed, or right after one of its
+polls was saved, with the rest of the claim still leased and the round's successor not yet
+sent — the windows in which a SIGTERM to the whole process group or the OOM killer can
 strike.
 
-Run as `celery -A tests.integration.dying_worker worker`. For each file `<pk>-<n>` in the
-folder named by DIE_BEFORE_SENDING, the pool process that is about to send export <pk>'s
-n-th next step (counted across the worker's processes: the first poll, sent by the submit,
-is step 1) deletes the file and dies by SIGKILL instead; for a file `<pk>-ended`, the one
-about to send the first step after the export ended (the check of its object). Nothing
-else changes.
+Run as `celery -A tests.integration.dying_worker worker`. In the folder named by
+DIE_BEFORE_SENDING, for a file `claimed-<pk>` the pool process whose claim first takes
+export <pk> deletes the file and dies by SIGKILL before polling anything; for `<pk>-<n>`,
+the one that has just saved export <pk>'s n-th poll or object check (counted across the
+worker's processes) does; for `<pk>-ended`, the one that has just saved the poll that
+ended the export (its object check is then due on the row). Nothing else changes.
 """
 
 from __future__ import annotations
@@ -27,23 +28,40 @@ __all__ = ["app"]
 FOLDER = Path(os.environ["DIE_BEFORE_SENDING"])
 
 
+def _die_if_marked(marker: Path) -> None:
+    if marker.exists():
+        marker.unlink()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @signals.worker_process_init.connect
-def wrap_next_step(**kwargs: Any) -> None:
-    """In each pool process (Django is set up by now), wrap the sender of the next step."""
-    from ims_portal.exports import tasks
+def wrap_the_poll_round(**kwargs: Any) -> None:
+    """In each pool process (Django is set up by now), wrap the claim and the steps."""
+    from ims_portal.exports import poller
 
-    send = tasks.send_next_step
+    claim_due, follow, check = poller.claim_due, poller.follow, poller.check
 
-    def send_or_die(export: Any) -> str | None:
-        counter = FOLDER / f"sent-{export.pk}"
-        with counter.open("a") as steps:  # one byte per step, shared by every process
-            steps.write(".")
-        marker = FOLDER / f"{export.pk}-{counter.stat().st_size}"
-        if not marker.exists() and export.is_terminal:
-            marker = FOLDER / f"{export.pk}-ended"
-        if marker.exists():
-            marker.unlink()
-            os.kill(os.getpid(), signal.SIGKILL)
-        return send(export)
+    def claim_or_die(*args: Any, **options: Any) -> poller.Claim:
+        claim = claim_due(*args, **options)
+        for export in [*claim.polls, *claim.checks]:
+            _die_if_marked(FOLDER / f"claimed-{export.pk}")
+        return claim
 
-    tasks.send_next_step = send_or_die
+    def counted(step: Any) -> Any:
+        def step_or_die(export: Any) -> None:
+            try:
+                step(export)
+            finally:
+                counter = FOLDER / f"steps-{export.pk}"
+                with counter.open("a") as steps:  # one byte per step, shared by every process
+                    steps.write(".")
+                marker = FOLDER / f"{export.pk}-{counter.stat().st_size}"
+                if not marker.exists() and export.is_terminal and step is follow:
+                    marker = FOLDER / f"{export.pk}-ended"
+                _die_if_marked(marker)
+
+        return step_or_die
+
+    poller.claim_due = claim_or_die
+    poller.follow = counted(follow)
+    poller.check = counted(check)

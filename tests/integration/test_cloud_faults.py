@@ -16,7 +16,7 @@ from ims_portal.exports.models import Export, Status
 from ims_portal.exports.tasks import submit_export
 from ims_portal.simulator import seed
 from tests.integration.processes import export_posts_by_destination, private_queue
-from tests.portal_fixtures import start_worker, stop, wait_for
+from tests.portal_fixtures import LASTING_WORKERS, start_worker, stop, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,7 +45,8 @@ def short_timeout_worker(worker_env, tmp_path_factory):
     }
     worker = start_worker(env, tmp_path_factory.mktemp("faults") / "worker.log", concurrency=1)
     app.conf.task_default_queue = queue
-    yield worker
+    with LASTING_WORKERS.running("short_timeout_worker", env):
+        yield worker
     app.conf.task_default_queue = before
     stop(worker)
 

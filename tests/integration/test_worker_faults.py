@@ -28,6 +28,9 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.faults,
     pytest.mark.django_db(transaction=True),
+    # Only the test's own workers follow its exports (the rows are the database's, whichever
+    # queue a worker takes).
+    pytest.mark.usefixtures("poll_chains_held"),
 ]
 
 
@@ -144,22 +147,29 @@ def test_sigterm_to_the_workers_process_group_loses_no_poll_even_without_the_rec
     assert all(posts[e.bucket_url] == 1 for e in exports)
 
 
-def test_a_process_killed_between_saving_a_step_and_sending_the_next_loses_nothing(
+def test_a_process_killed_in_the_middle_of_a_poll_round_loses_nothing(
     worker_env, queue, sim, alice, make_export, tmp_path
 ):
-    # The narrow window that a SIGTERM to the process group hits only now and then, forced:
-    # the row says what comes next, and the process dies before sending it. No beat runs.
-    sim.control.configure(speed=4)
+    # The windows that a SIGTERM to the process group hits only now and then, forced: the
+    # round's rows are claimed (leased), some of them saved, and the process dies before
+    # the rest are polled and before the round's successor is sent. No beat runs. Jobs slow
+    # enough that each one is polled twice at least.
+    sim.control.configure(speed=2)
     folder = tmp_path / "die"
     folder.mkdir()
     env = {**worker_env, "CELERY_TASK_DEFAULT_QUEUE": queue, "DIE_BEFORE_SENDING": str(folder)}
-    first_poll, third_poll, object_check = exports_of_bulk_images(make_export, alice, 3, "die")
-    deaths = [f"{first_poll.pk}-1", f"{third_poll.pk}-3", f"{object_check.pk}-ended"]
+    first_poll, second_poll, object_check = exports_of_bulk_images(make_export, alice, 3, "die")
+    deaths = [
+        f"claimed-{first_poll.pk}",
+        f"{first_poll.pk}-1",
+        f"{second_poll.pk}-2",
+        f"{object_check.pk}-ended",
+    ]
     for name in deaths:
         (folder / name).touch()
     log = tmp_path / "worker.log"
     worker = start_worker(env, log, app="tests.integration.dying_worker")
-    exports = [first_poll, third_poll, object_check]
+    exports = [first_poll, second_poll, object_check]
     for export in exports:
         submit_export.delay(export.pk)
     try:
@@ -172,7 +182,7 @@ def test_a_process_killed_between_saving_a_step_and_sending_the_next_loses_nothi
     finally:
         stop(worker)
     assert not [name for name in deaths if (folder / name).exists()], "each one died"
-    assert log.read_text().count("exited with 'signal 9 (SIGKILL)'") == 3
+    assert log.read_text().count("exited with 'signal 9 (SIGKILL)'") == len(deaths)
     assert statuses(exports) == {Status.SUCCEEDED: 3}
     object_check.refresh_from_db()
     assert object_check.verification == Verification.VERIFIED

@@ -19,7 +19,7 @@ from ims_portal.celery import work_queues
 from ims_portal.exports.models import Export, Status
 from ims_portal.simulator import seed
 from tests.monitoring.helpers import Samples, samples, value
-from tests.portal_fixtures import start_worker, stop, wait_for
+from tests.portal_fixtures import LASTING_WORKERS, start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +34,8 @@ def json_worker(worker_env, portal_queue, tmp_path_factory) -> Iterator[tuple[st
     log = tmp_path_factory.mktemp("json-worker") / "worker.log"
     env = {**worker_env, "CELERY_TASK_DEFAULT_QUEUE": queue, "LOG_FORMAT": "json"}
     process = start_worker(env, log)
-    yield queue, log
+    with LASTING_WORKERS.running("json_worker", env):
+        yield queue, log
     stop(process)
 
 

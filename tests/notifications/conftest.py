@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.portal_fixtures import start_worker, stop
+from tests.portal_fixtures import LASTING_WORKERS, start_worker, stop
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -190,13 +190,16 @@ def notify_worker(worker_env, smtp_server, notify_queue, tmp_path_factory):
     }
     log = tmp_path_factory.mktemp("notify-worker") / "worker.log"
     process = start_worker(env, log)
-    yield process
+    with LASTING_WORKERS.running("notify_worker", env):
+        yield process
     stop(process)
 
 
 @pytest.fixture
-def on_notify_worker(notify_worker, notify_queue, settings):
-    """Send this test's tasks to the notification worker, with its notification settings."""
+def on_notify_worker(notify_worker, notify_queue, settings, poll_chains_held):
+    """Send this test's tasks to the notification worker, with its notification settings.
+    The session's worker, if one runs, holds its poll chains meanwhile: otherwise it could
+    follow this test's export to its end and send the mail with settings of its own."""
     from ims_portal.celery import app
 
     saved = app.conf.task_default_queue

@@ -203,10 +203,12 @@ class Browser:
 
 def export_posts_by_destination(sim) -> dict[str, int]:
     """How many export POSTs the cloud took up per `bucket:object` (a 401 is refused
-    before IMS looks at it, and repeated once by the client, by design)."""
+    before IMS looks at it, and repeated once by the client, by design; a POST whose body
+    never arrived, its sender killed between the headers and the body, names nothing to
+    export and is refused too)."""
     counts: dict[str, int] = {}
     for entry in sim.control.requests(method="POST", path_contains="/file"):
-        if entry["status"] != 401:
+        if entry["status"] != 401 and isinstance(entry["body"], dict):
             destination = entry["body"]["bucket_url"]
             counts[destination] = counts.get(destination, 0) + 1
     return counts

@@ -20,8 +20,13 @@ runs one round of a chain:
    open pages, the lateness metric and the log lines, under the export's own request id.
    Each write is a compare-and-swap on the lease value the claim gave the row, so a poll
    whose row was taken back meanwhile writes nothing.
-3. **Next.** The round sends the next round of its chain: at once if its claim was full,
-   else `TICK` (1 s) later. A due row waits a second at most, plus the time the rows
+3. **More.** While its last claim came back full (more rows are due than it took), a round
+   claims again as soon as fewer of its rows are left to poll than it has threads, so they
+   never wait for the round's slowest poll; it stops claiming after `ROUND_SECONDS`, so
+   that the chain still hands over from message to message. Every claim of a round
+   shares its lease, which outlasts `ROUND_SECONDS` plus the longest poll.
+4. **Next.** The round sends the next round of its chain: at once if its last claim was
+   full, else `TICK` (1 s) later. A due row waits a second at most, plus the time the rows
    claimed before it take.
 
 **Chains.** `EXPORT_POLL_CHAINS` slots (`PollChain` rows, one set per default queue)
@@ -54,8 +59,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,8 +94,10 @@ RENEW_EVERY = 1.0  # seconds: how often a round renews the hold on its slot
 # Seconds a slot stays held past its holder's last renewal or its successor's due time:
 # ample for a message to be delivered; a dead chain's slot is free again after it.
 HOLD = 10.0
-# The lease covers the longest poll plus the database writes around it.
+# The lease covers the longest poll plus the database writes around it, and the time a
+# round goes on claiming (ROUND_SECONDS) under the lease of its first claim.
 LEASE_MARGIN = 30.0
+ROUND_SECONDS = 10.0  # the longest a round goes on claiming while its claims come back full
 
 
 def lease_seconds() -> float:
@@ -103,9 +111,11 @@ def lease_seconds() -> float:
 
 @dataclass
 class Claim:
-    """The rows one round claimed, the lease they were given, and when each was due."""
+    """The rows one claim took, the lease they were given, when each was due, and whether
+    it took as many as it could (`full`: more may be due)."""
 
     lease: datetime
+    full: bool = False
     polls: list[Export] = field(default_factory=list)
     checks: list[Export] = field(default_factory=list)
     due: dict[int, datetime] = field(default_factory=dict)
@@ -140,14 +150,20 @@ def _due_checks(now: datetime) -> QuerySet[Export]:
 
 
 def claim_due(
-    limit: int, *, chain: int | None = None, owner: str = "", now: datetime | None = None
+    limit: int,
+    *,
+    chain: int | None = None,
+    owner: str = "",
+    now: datetime | None = None,
+    lease: datetime | None = None,
 ) -> Claim:
     """Claim up to `limit` due rows (polls first, then object checks) in one transaction:
-    each one's due time becomes the lease. With `chain`, the slot held by `owner` notes the
-    lease in the same transaction; if the slot is no longer the owner's, nothing is claimed.
+    each one's due time becomes the lease (`lease`, a round's own, else a new one). With
+    `chain`, the slot held by `owner` notes the lease in the same transaction; if the slot
+    is no longer the owner's, nothing is claimed.
     """
     now = now or timezone.now()
-    claim = Claim(lease=now + timedelta(seconds=lease_seconds()))
+    claim = Claim(lease=lease or now + timedelta(seconds=lease_seconds()))
     with transaction.atomic():
         if chain is not None:
             noted = PollChain.objects.filter(name=slot_name(chain), owner=owner).update(
@@ -172,6 +188,7 @@ def claim_due(
             claim.request_ids[export.pk] = export.requested_by or ""  # type: ignore[attr-defined]
         Export.objects.filter(pk__in=[e.pk for e in claim.polls]).move_polls(claim.lease)
         Export.objects.filter(pk__in=[e.pk for e in claim.checks]).move_checks(claim.lease)
+    claim.full = len(claim) >= limit
     return claim
 
 
@@ -220,26 +237,49 @@ def stop_threads() -> None:
     threads.shutdown(wait=True)
 
 
-def poll_claimed(claim: Claim, *, renew: Callable[[], bool] | None = None) -> bool:
+def poll_claimed(
+    claim: Claim,
+    *,
+    renew: Callable[[], bool] | None = None,
+    more: Callable[[], Claim] | None = None,
+) -> tuple[bool, bool]:
     """Poll and check every row of `claim` on the poll threads and record each answer; call
-    `renew` every `RENEW_EVERY` seconds meanwhile. Return False if `renew` ever did (the
-    slot was taken from this round)."""
+    `renew` every `RENEW_EVERY` seconds meanwhile. With `more`, which claims again under
+    the same lease, take more rows whenever fewer than the threads are left and the last
+    claim was full, for `ROUND_SECONDS`. Return whether the slot stayed this round's
+    (`renew` never said otherwise) and whether the last claim was full."""
     get_client()  # built once, here, rather than raced for by the threads
     origin = context.current()
-    jobs: list[Future[None]] = [
-        _threads().submit(_in_thread, _poll_one, export, claim, origin) for export in claim.polls
-    ] + [
-        _threads().submit(_in_thread, _check_one, export, claim, origin) for export in claim.checks
-    ]
-    held = True
-    pending = set(jobs)
+    threads = int(settings.EXPORT_POLL_THREADS)
+    jobs: list[Future[None]] = []
+
+    def start(taken: Claim) -> set[Future[None]]:
+        started = [
+            _threads().submit(_in_thread, _poll_one, export, taken, origin)
+            for export in taken.polls
+        ] + [
+            _threads().submit(_in_thread, _check_one, export, taken, origin)
+            for export in taken.checks
+        ]
+        jobs.extend(started)
+        return set(started)
+
+    held, full = True, claim.full
+    pending = start(claim)
+    began = renewed = time.monotonic()
     while pending:
-        _, pending = wait(pending, timeout=RENEW_EVERY)
-        if pending and renew is not None and held:
-            held = renew()
+        _, pending = wait(pending, timeout=RENEW_EVERY, return_when=FIRST_COMPLETED)
+        now = time.monotonic()
+        room = len(pending) < threads and now - began < ROUND_SECONDS
+        if more is not None and full and held and room:
+            taken = more()
+            full = taken.full
+            pending |= start(taken)
+        if pending and renew is not None and held and now - renewed >= RENEW_EVERY:
+            held, renewed = renew(), now
     for job in jobs:
         job.result()  # a bug in one poll is raised here, after the others are done
-    return held
+    return held, full
 
 
 def _in_thread(
@@ -366,11 +406,11 @@ def _still_held(number: int, owner: str, **changes: Any) -> bool:
     return created
 
 
-def next_wait(claim: Claim, limit: int) -> float:
+def next_wait(full: bool) -> float:
     """Seconds until the next round: none after a full claim (more rows are due), else
     `TICK`. Not sooner: a round costs some queries and a message whatever it claims, and
     rounds chasing each row as it falls due would cost more than the polls themselves."""
-    return 0.0 if len(claim) >= limit else TICK
+    return 0.0 if full else TICK
 
 
 def run_round(number: int, owner: str, predecessor: str) -> float | None:
@@ -383,8 +423,12 @@ def run_round(number: int, owner: str, predecessor: str) -> float | None:
     claim = claim_due(limit, chain=number, owner=owner)
     if claim:
         log.debug("poll chain %s: %d row(s) claimed", number, len(claim))
-    held = poll_claimed(claim, renew=lambda: renew_slot(number, owner))
-    wait_for = next_wait(claim, limit)
+
+    def more() -> Claim:
+        return claim_due(limit, chain=number, owner=owner, lease=claim.lease)
+
+    held, full = poll_claimed(claim, renew=lambda: renew_slot(number, owner), more=more)
+    wait_for = next_wait(full)
     if not (held and finish_round(number, owner, wait_for)):
         log.info("poll chain %s: taken over by another message; this one ends", number)
         return None

@@ -184,11 +184,12 @@ async def _subscribe(key: tuple[str, int]) -> tuple[_Hub, _Listener]:
     return hub, hub.add(key)
 
 
-def _event(name: str, body: bytes) -> bytes:
+def _event(name: str, body: bytes, event_id: str | None = None) -> bytes:
+    """One Server-Sent Event; with `event_id`, the `id` a reconnecting browser sends back
+    as its `Last-Event-ID` header."""
     lines = body.decode().splitlines() or [""]
-    return (
-        f"event: {name}\n".encode() + "".join(f"data: {line}\n" for line in lines).encode() + b"\n"
-    )
+    head = f"event: {name}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head.encode() + "".join(f"data: {line}\n" for line in lines).encode() + b"\n"
 
 
 Update = Callable[[set[int], bool], tuple[bool, bytes, bool]]
@@ -462,7 +463,9 @@ class _OverviewList(_UserPage):
         response = TemplateResponse(self.request, "exports/partials/overview_live.html", context)
         response.render()
         self.shown = overview.parse_shown(str(context["shown"]))
-        return _event(LIVE_EVENT, response.content)
+        # The list's id is what it shows: a reconnect (the browser's own, after a drop or a
+        # sleeping tab) names it again, so the exports that ended meanwhile stay listed.
+        return _event(LIVE_EVENT, response.content, event_id=str(context["shown"]))
 
     def changes(self, changed: set[int], created: bool) -> bytes:
         """The list again after any change of the exports it may show: a bar moves, one
@@ -474,8 +477,10 @@ def _overview_start(request: HttpRequest) -> HttpResponseBase | _UserPage:
     refused = _overview_access(request)
     if refused.status_code != 200:
         return refused
+    # The last list a reconnecting browser was sent, else the page's, as the poll has it.
+    listed = request.headers.get("Last-Event-ID", request.GET.get("shown", ""))
     try:
-        shown = overview.parse_shown(request.GET.get("shown", ""))
+        shown = overview.parse_shown(listed)
     except ValueError:
         return HttpResponseBadRequest("Invalid list of exports.")
     return _OverviewList(request, shown)  # type: ignore[arg-type]
@@ -483,7 +488,8 @@ def _overview_start(request: HttpRequest) -> HttpResponseBase | _UserPage:
 
 async def overview_events(request: HttpRequest) -> HttpResponseBase:
     """The live stream of the overview's list of exports in flight: the list as it is now
-    (keeping those of `shown` that have ended), then again after each change of the
+    (keeping those of `shown` that have ended, or on a reconnect those of the last list
+    sent, which each event names as its `id`), then again after each change of the
     user's exports (an auditor's: anyone's), a new one included; a heartbeat between.
     Refused as the list's poll is; 204 where there is no push, as for the other streams.
     Not one query runs and no database connection is held between changes."""

@@ -3,22 +3,30 @@
 // Server-Sent Events (htmx's SSE extension, on the element with `sse-connect`) and, as the
 // fallback, the polls of its fragments. While the stream is open the polls inside it are held
 // back, so one page never asks twice; as soon as it drops they go on by themselves. Whichever
-// delivers a fragment, an older one never replaces a newer one (`data-version`, the
-// export's last write), as a poll answered just before a push would otherwise do.
+// delivers a fragment, no element of it replaces a newer rendering of itself (`data-version`,
+// the export's last write, on the export's status and on each history row), as a poll
+// answered just before a push would otherwise do.
 (function () {
   "use strict";
 
-  const VERSION = /data-version="([0-9.]+)"/;
-
-  function shown() {
-    const status = document.getElementById("export-status");
-    return status ? status.dataset.version || "" : "";
-  }
+  // The words of the `duration` filter (export_tags.DURATION_WORDS), given to this script by
+  // its tag (templates/exports/partials/live_script.html).
+  const script = document.currentScript;
+  const WORDS = JSON.parse((script && script.dataset.durationWords) || "{}");
 
   function isOlder(html) {
-    const found = VERSION.exec(html || "");
-    // Both are seconds and microseconds since 1970, zero-padded alike: compared as text.
-    return found !== null && found[1] < shown();
+    if (!html || html.indexOf("data-version") < 0) return false;
+    const answer = document.createElement("template");
+    answer.innerHTML = html;
+    return Array.prototype.some.call(
+      answer.content.querySelectorAll("[id][data-version]"),
+      function (fresh) {
+        const shown = document.getElementById(fresh.id);
+        const version = shown ? shown.dataset.version : undefined;
+        // Both are seconds and microseconds since 1970, zero-padded alike: compared as text.
+        return version !== undefined && fresh.dataset.version < version;
+      }
+    );
   }
 
   function setOpen(event, open) {
@@ -41,9 +49,7 @@
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.target.id === "export-status" && isOlder(event.detail.serverResponse)) {
-      event.detail.shouldSwap = false;
-    }
+    if (isOlder(event.detail.serverResponse)) event.detail.shouldSwap = false;
   });
 
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
@@ -59,9 +65,11 @@
     const minutes = Math.floor((seconds % 3600) / 60);
     const rest = seconds % 60;
     const pad = function (n) { return String(n).padStart(2, "0"); };
-    if (hours) return hours + " h " + pad(minutes) + " min";
-    if (minutes) return minutes + " min " + pad(rest) + " s";
-    return rest + " s";
+    const values = { h: hours, m: minutes, s: rest, mm: pad(minutes), ss: pad(rest) };
+    const unit = hours ? "hours" : minutes ? "minutes" : "seconds";
+    return (WORDS[unit] || "").replace(/\{(\w+)\}/g, function (_, name) {
+      return String(values[name]);
+    });
   }
 
   const arrived = new WeakMap();
@@ -70,7 +78,8 @@
       if (!arrived.has(span)) arrived.set(span, Date.now());
       const base = Number(span.dataset.at) - Number(span.dataset.since);
       const since = Math.floor((Date.now() - arrived.get(span)) / 1000);
-      span.textContent = duration(Math.max(base + since, 0));
+      const text = duration(Math.max(base + since, 0));
+      if (text) span.textContent = text;  // no words given: the server's stays
     });
   }, 1000);
 })();

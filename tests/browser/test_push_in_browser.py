@@ -212,3 +212,76 @@ def test_a_filtered_history_streams_with_its_filters(page, asgi_server, alice, m
     assert polls == []
     assert page.locator(f"#history-export-{alpha.pk}").count() == 0  # filtered out it stays
     assert page.csp_violations == []
+
+
+def test_an_older_answer_never_takes_a_newer_history_row_back(
+    page, asgi_server, alice, make_export
+):
+    export = running(make_export, alice)
+    row = f"#history-export-{export.pk}"
+    page.route("**/exports/events/", lambda route: route.abort())  # the table polls
+    kept: list[str] = []  # the first poll's answer, the row at 20%
+    replayed: list[str] = []
+
+    def answer(route) -> None:
+        if replayed or len(kept) > 1:
+            # An answer held up on the way: rendered before the row's last change, it
+            # arrives after the page has shown that change.
+            replayed.append(route.request.url)
+            route.fulfill(status=200, body=kept[0], content_type="text/html; charset=utf-8")
+            return
+        response = route.fetch()
+        kept.append(response.text())
+        route.fulfill(response=response)
+
+    page.route(lambda url: "/exports/?" in url, answer)
+    sign_in(page, asgi_server, "alice", "pw-alice")
+    page.goto(asgi_server.url + "/exports/")
+    wait_until(lambda: kept, page)
+    poll_to(export, 0.6)
+    page.wait_for_selector(f"{row} .percent:text('60%')", timeout=8_000)
+    wait_until(lambda: len(replayed) >= 2, page)
+    assert page.text_content(f"{row} .percent") == "60%"
+    assert page.csp_violations == []
+
+
+def wait_until(condition: Callable[[], object], page, seconds: float = 10.0) -> None:
+    """Let the page run (its polls, its timers) until `condition` holds."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the page never got there")
+
+
+def test_the_elapsed_time_counts_on_in_the_words_of_the_duration_filter(
+    page, asgi_server, alice, make_export
+):
+    ages = {
+        "hours": timedelta(hours=2, minutes=5),
+        "minutes": timedelta(minutes=3),
+        "seconds": None,
+    }
+    made = {}
+    for unit, age in ages.items():
+        made[unit] = running(make_export, alice, image_name=f"age-{unit}")
+        if age is not None:
+            Export.objects.filter(pk=made[unit].pk).update(created_at=timezone.now() - age)
+    sign_in(page, asgi_server, "alice", "pw-alice")  # lands on the overview
+    page.wait_for_selector("#overview-stream[data-push=open]")
+    words = {
+        "hours": r"^2 h 0[5-9] min$",
+        "minutes": r"^3 min \d\d s$",
+        "seconds": r"^\d{1,2} s$",
+    }
+    for unit, pattern in words.items():
+        span = f"#overview-live [data-export='{made[unit].pk}'] .elapsed"
+        # Whatever the span says, the page's clock writes it again within a second.
+        page.eval_on_selector(span, "span => { span.textContent = 'not yet'; }")
+        page.wait_for_function(
+            "([selector, pattern]) => new RegExp(pattern).test("
+            "document.querySelector(selector).textContent)",
+            arg=[span, pattern],
+            timeout=5_000,
+        )
+    assert page.csp_violations == []

@@ -190,10 +190,23 @@ def test_a_round_whose_slot_row_vanished_takes_it_back_and_goes_on():
     assert poller.take_slot(SLOT, "round-2", "round-1")
 
 
+def test_a_round_claims_ahead_while_its_claims_come_back_full(alice, make_export, settings, sim):
+    settings.EXPORT_POLL_BATCH = 5
+    exports = due_exports(make_export, alice, 12)
+    # Claims of 5, 5 and 2: the last one was not full, so the successor comes a tick later.
+    assert poller.run_round(SLOT, "round-1", "") == poller.TICK
+    assert len(sim.control.requests(path_contains="/jobs/")) == 12  # each polled once
+    stored = Export.objects.filter(pk__in=[e.pk for e in exports])
+    assert {e.poll_count for e in stored} == {1}
+    assert all(e.next_poll_at > timezone.now() for e in stored)
+    assert PollChain.objects.get(name=poller.slot_name(SLOT)).claim_lease is None  # all done
+
+
 def test_a_round_sends_its_successor_at_once_after_a_full_claim_else_a_tick_later(
-    alice, make_export, settings
+    alice, make_export, settings, monkeypatch
 ):
     settings.EXPORT_POLL_BATCH = 5
+    monkeypatch.setattr(poller, "ROUND_SECONDS", 0.0)  # one claim a round
     due_exports(make_export, alice, 7)
     assert poller.run_round(SLOT, "round-1", "") == 0.0  # five of seven: more are due
     assert poller.run_round(SLOT, "round-2", "round-1") == poller.TICK

@@ -46,6 +46,7 @@ class Stream:
     def __init__(self, response: requests.Response) -> None:
         self.response = response
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.last_id: str | None = None  # the `id` of the last event read that had one
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -55,6 +56,9 @@ class Stream:
                 buffer += chunk
                 while "\n\n" in buffer:
                     block, buffer = buffer.split("\n\n", 1)
+                    for line in block.split("\n"):
+                        if line.startswith("id: "):
+                            self.last_id = line.removeprefix("id: ")
                     self.events.put(parse(block))
         except (requests.RequestException, OSError, AttributeError):
             pass  # the test closed the response (urllib3 then reads from nothing)

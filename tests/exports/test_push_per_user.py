@@ -286,10 +286,15 @@ def test_a_later_page_with_nothing_in_flight_opens_no_stream(client, alice, make
     assert "sse-connect" not in later and "every 2s" not in later
 
 
-def open_overview(url: str, user, query: str = "") -> requests.Response:
+def open_overview(url: str, user, query: str = "", **headers: str) -> requests.Response:
     path = reverse("overview_events") + (f"?{query}" if query else "")
     return requests.get(
-        url + path, cookies=session_of(user), stream=True, timeout=(5, WAIT), allow_redirects=False
+        url + path,
+        cookies=session_of(user),
+        headers=headers,
+        stream=True,
+        timeout=(5, WAIT),
+        allow_redirects=False,
     )
 
 
@@ -322,6 +327,34 @@ def test_the_overview_list_is_pushed_again_after_each_change_and_stays_open(
     assert beats_only(as_alice)  # open still: the next new export will show
     for stream in (as_alice, as_bob, as_carol):
         stream.response.close()
+
+
+def test_a_reconnect_lists_what_the_last_list_did_those_ended_meanwhile_too(
+    asgi_url, alice, make_export
+):
+    first = running(make_export, alice)
+    stream = Stream(open_overview(asgi_url, alice))
+    assert f'data-export="{first.pk}"' in stream.next()[1]
+    assert stream.last_id == str(first.pk)
+    second = create_elsewhere(make_export, alice, image_name="second")
+    assert f'data-export="{second.pk}"' in stream.next()[1]
+    last_list = stream.last_id
+    assert last_list is not None and set(last_list.split(",")) == {str(first.pk), str(second.pk)}
+    stream.response.close()
+
+    # The tab sleeps; meanwhile the first export fails, and so leaves the exports in flight.
+    loaded = Export.objects.get(pk=first.pk)
+    commit_elsewhere(lambda: loaded.transition(Status.FAILED))
+    back = Stream(open_overview(asgi_url, alice, **{"Last-Event-ID": last_list}))
+    listed = back.next()[1]
+    assert f'data-export="{first.pk}" data-status="failed"' in listed
+    assert f'data-export="{second.pk}"' in listed
+    back.response.close()
+    # A first connect names no list: only what is in flight now.
+    fresh = Stream(open_overview(asgi_url, alice))
+    assert f'data-export="{first.pk}"' not in fresh.next()[1]
+    fresh.response.close()
+    assert open_overview(asgi_url, alice, **{"Last-Event-ID": "1;2"}).status_code == 400
 
 
 def test_the_overview_stream_refuses_whom_the_list_refuses(asgi_url, alice, make_user, client):

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 from django import template
@@ -9,6 +10,16 @@ from ims_portal.exports.models import StatusStep
 register = template.Library()
 
 
+# The words of a duration, by its largest unit: placeholders h, m, s are hours, minutes and
+# seconds, and mm, ss the same two digits wide. The pages' own clock (static/js/live.js),
+# which counts an elapsed time on between renders, is given these same patterns.
+DURATION_WORDS = {
+    "hours": "{h} h {mm} min",
+    "minutes": "{m} min {ss} s",
+    "seconds": "{s} s",
+}
+
+
 @register.filter
 def duration(value: timedelta | None) -> str:
     """A short human duration: 45 s, 3 min 20 s, 2 h 05 min."""
@@ -17,11 +28,17 @@ def duration(value: timedelta | None) -> str:
     seconds = max(int(value.total_seconds()), 0)
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{seconds} s"
+    unit = "hours" if hours else "minutes" if minutes else "seconds"
+    return DURATION_WORDS[unit].format(
+        h=hours, m=minutes, s=seconds, mm=f"{minutes:02d}", ss=f"{seconds:02d}"
+    )
+
+
+@register.simple_tag
+def duration_words() -> str:
+    """`DURATION_WORDS` as JSON, for the `data-duration-words` of the script that counts
+    elapsed times on (autoescaped there like any attribute value)."""
+    return json.dumps(DURATION_WORDS)
 
 
 @register.filter

@@ -19,7 +19,11 @@ runs one round of a chain:
    `verification.record`): progress, the audit event of a change of status, the push to
    open pages, the lateness metric and the log lines, under the export's own request id.
    Each write is a compare-and-swap on the lease value the claim gave the row, so a poll
-   whose row was taken back meanwhile writes nothing.
+   whose row was taken back meanwhile writes nothing. The polls that learnt only how a job
+   goes on (the most, by far) are saved together by the round's own thread, every
+   `SAVE_EVERY` seconds or `SAVE_AT` polls (`Export.record_polls`: two statements, a commit
+   and one Redis round trip for all of them, rather than a commit and a round trip each); a
+   poll that changes the status writes at once, with its audit event.
 3. **More.** While its last claim came back full (more rows are due than it took), a round
    claims again as soon as fewer of its rows are left to poll than it has threads, so they
    never wait for the round's slowest poll; it stops claiming after `ROUND_SECONDS`, so
@@ -60,6 +64,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -68,7 +73,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connection, connections, transaction
 from django.db.models import CharField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -81,10 +86,12 @@ from ims_portal.exports.cloud_access import get_client
 from ims_portal.exports.models import (
     Export,
     PollChain,
+    PollFindings,
     Status,
     TransitionConflict,
     Verification,
 )
+from ims_portal.exports.progress import Priors
 from ims_portal.monitoring import metrics
 
 log = logging.getLogger(__name__)
@@ -98,6 +105,8 @@ HOLD = 10.0
 # round goes on claiming (ROUND_SECONDS) under the lease of its first claim.
 LEASE_MARGIN = 30.0
 ROUND_SECONDS = 10.0  # the longest a round goes on claiming while its claims come back full
+SAVE_EVERY = 0.5  # seconds: the longest a poll's findings wait to be saved with others
+SAVE_AT = 25  # findings saved at once once this many wait
 
 
 def lease_seconds() -> float:
@@ -123,6 +132,30 @@ class Claim:
 
     def __len__(self) -> int:
         return len(self.polls) + len(self.checks)
+
+
+@dataclass
+class Round:
+    """What the polls of one round share: the figures of the time-left estimate's prior
+    that the round looked up (`progress.Priors`), and the findings of the polls that learnt
+    only how their job goes on, waiting to be saved together (a deque: the poll threads
+    append, the round's thread takes)."""
+
+    priors: Priors = field(default_factory=dict)
+    findings: deque[PollFindings] = field(default_factory=deque)
+    saved_at: float = field(default_factory=time.monotonic)
+
+    def save(self, *, unless_few: bool = False) -> None:
+        """Save the findings waiting, in one batch; with `unless_few`, only once `SAVE_AT`
+        wait or the oldest may have waited `SAVE_EVERY` seconds."""
+        now = time.monotonic()
+        if unless_few and len(self.findings) < SAVE_AT and now - self.saved_at < SAVE_EVERY:
+            return
+        taken: list[PollFindings] = []
+        while self.findings:
+            taken.append(self.findings.popleft())
+        self.saved_at = now
+        Export.record_polls(taken)
 
 
 def _requested_by() -> Subquery:
@@ -200,6 +233,7 @@ def release(lease: datetime, now: datetime | None = None) -> int:
     return polls + checks
 
 
+_checked = threading.local()  # the round a poll thread's connection was last checked in
 _pool_lock = threading.Lock()
 _pool: tuple[ThreadPoolExecutor, int] | None = None  # the threads, and how many
 
@@ -252,13 +286,14 @@ def poll_claimed(
     origin = context.current()
     threads = int(settings.EXPORT_POLL_THREADS)
     jobs: list[Future[None]] = []
+    shared = Round()
 
     def start(taken: Claim) -> set[Future[None]]:
         started = [
-            _threads().submit(_in_thread, _poll_one, export, taken, origin)
+            _threads().submit(_in_thread, _poll_one, export, taken, origin, shared)
             for export in taken.polls
         ] + [
-            _threads().submit(_in_thread, _check_one, export, taken, origin)
+            _threads().submit(_in_thread, _check_one, export, taken, origin, shared)
             for export in taken.checks
         ]
         jobs.extend(started)
@@ -269,6 +304,7 @@ def poll_claimed(
     began = renewed = time.monotonic()
     while pending:
         _, pending = wait(pending, timeout=RENEW_EVERY, return_when=FIRST_COMPLETED)
+        shared.save(unless_few=True)
         now = time.monotonic()
         room = len(pending) < threads and now - began < ROUND_SECONDS
         if more is not None and full and held and room:
@@ -277,41 +313,51 @@ def poll_claimed(
             pending |= start(taken)
         if pending and renew is not None and held and now - renewed >= RENEW_EVERY:
             held, renewed = renew(), now
+    shared.save()
     for job in jobs:
         job.result()  # a bug in one poll is raised here, after the others are done
     return held, full
 
 
 def _in_thread(
-    step: Callable[[Export, datetime], None],
+    step: Callable[[Export, datetime, Round], None],
     export: Export,
     claim: Claim,
     origin: context.Origin,
+    shared: Round,
 ) -> None:
     """Run one poll or check in a poll thread, as its own piece of work: the round's origin
     under the export's request id, and a database connection fit for use."""
-    close_old_connections()
+    # A thread's connection is checked (its age, its health, with a query) at its first poll
+    # of a round, as a request's is at its start, rather than at every one of its polls; a
+    # connection that failed is looked at after the poll it failed in.
+    if getattr(_checked, "round", None) is not shared:
+        close_old_connections()
+        _checked.round = shared
     request_id = claim.request_ids.get(export.pk) or origin.request_id
     try:
         with context.bound(replace(origin, request_id=request_id)):
-            step(export, claim.due[export.pk])
+            step(export, claim.due[export.pk], shared)
     finally:
-        close_old_connections()
+        if connection.errors_occurred:
+            close_old_connections()
 
 
-def _poll_one(export: Export, due: datetime) -> None:
+def _poll_one(export: Export, due: datetime, shared: Round) -> None:
     """Ask the cloud about one claimed export's job and record the answer, or its absence."""
     metrics.POLL_LATENESS.observe(max(0.0, (timezone.now() - due).total_seconds()))
     try:
-        follow(export)
+        follow(export, shared)
     except TransitionConflict:
         return  # a person, the reconciler or a poll that reclaimed the row wrote first
     if export.is_terminal:
         log.info("export %s: %s", export.pk, export.status)
 
 
-def follow(export: Export) -> None:
-    """Ask the cloud about the export's job once and record the answer, or its absence.
+def follow(export: Export, shared: Round | None = None) -> None:
+    """Ask the cloud about the export's job once and record the answer, or its absence;
+    in a round (`shared`), with its priors, and adding a finding of progress only to those
+    the round saves together.
 
     Raises `TransitionConflict` if the row moved on since it was loaded."""
     try:
@@ -324,10 +370,13 @@ def follow(export: Export) -> None:
             log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
             workflow.record_poll_refusal(export, error)
         return
-    workflow.apply_job(export, job)
+    if shared is None:
+        workflow.apply_job(export, job)
+    else:
+        workflow.apply_job(export, job, priors=shared.priors, findings=shared.findings)
 
 
-def _check_one(export: Export, due: datetime) -> None:
+def _check_one(export: Export, due: datetime, shared: Round) -> None:
     check(export)
 
 

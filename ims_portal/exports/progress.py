@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -32,6 +33,9 @@ DURATION_MIN_SPREAD = 2  # the largest of them at least this many times the smal
 THROUGHPUT_CACHE_KEY = "exports:throughput:v2"
 THROUGHPUT_SAMPLE = 20  # past exports the prior takes the median of
 THROUGHPUT_BAND = 4  # "of similar size": within this factor either way
+# The figures of the prior one round of polls has looked up, by cache key: a round polls
+# many exports alike, and would otherwise ask the cache for them again at every poll.
+Priors = dict[str, Any]
 
 
 class Mark(StrEnum):
@@ -211,10 +215,13 @@ def estimate_ends(export: Export) -> datetime | None:
     return export.eta_at + timedelta(seconds=export.eta_seconds)
 
 
-def eta_fields(export: Export, fraction: float | None, now: datetime) -> dict[str, Any]:
+def eta_fields(
+    export: Export, fraction: float | None, now: datetime, priors: Priors | None = None
+) -> dict[str, Any]:
     """What one poll stores for the time-left estimate, written with the poll itself
     (`Export.record_poll`): the cloud's percentage as one more sample, and the new estimate
-    with its time. `fraction` is the cloud's figure, None where it gives none."""
+    with its time. `fraction` is the cloud's figure, None where it gives none; `priors`,
+    the figures of the prior a round of polls has looked up already."""
     samples: list[eta.Sample] = [(float(t), float(f)) for t, f in export.progress_samples]
     fields: dict[str, Any] = {}
     if fraction is not None:
@@ -222,7 +229,7 @@ def eta_fields(export: Export, fraction: float | None, now: datetime) -> dict[st
         fields["progress_samples"] = samples
     started = export.submitted_at or export.submitting_at or export.created_at
     expected = expected_duration(
-        export.image_size, quick=export.quick, file_format=export.file_format
+        export.image_size, quick=export.quick, file_format=export.file_format, priors=priors
     )
     previous = (
         eta.Shown(export.eta_seconds, export.eta_at.timestamp(), export.eta_prior_only)
@@ -298,42 +305,61 @@ def past_durations(limit: int, **filters: Any) -> list[tuple[int, float]]:
     ]
 
 
-def duration_line(*, quick: bool, file_format: str) -> DurationLine | None:
+def _prior(key: str, compute: Callable[[], Any], priors: Priors | None) -> Any:
+    """The prior's figure under `key`: the round's (`priors`), else the cache's, else
+    computed and cached for `PRIOR_CACHE_SECONDS`."""
+    if priors is not None and key in priors:
+        return priors[key]
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, PRIOR_CACHE_SECONDS)
+    if priors is not None:
+        priors[key] = value
+    return value
+
+
+def duration_line(
+    *, quick: bool, file_format: str, priors: Priors | None = None
+) -> DurationLine | None:
     """The line fitted over the last `DURATION_SAMPLE` succeeded exports of this format,
     fast or not, whatever their size. Cached briefly, one per (format, fast), the lack of
     one too: every poll of every export asks."""
-    key = f"{DURATION_CACHE_KEY}:{int(quick)}:{file_format}"
-    cached = cache.get(key)
-    if cached is None:
+
+    def fit() -> tuple[float, ...]:
         points = past_durations(DURATION_SAMPLE, quick=quick, file_format=file_format)
         line = fit_duration([(size, seconds) for size, seconds in points if size > 0])
-        cached = tuple(line) if line else ()  # () is "no line", a cached answer too
-        cache.set(key, cached, PRIOR_CACHE_SECONDS)
+        return tuple(line) if line else ()  # () is "no line", a cached answer too
+
+    cached = _prior(f"{DURATION_CACHE_KEY}:{int(quick)}:{file_format}", fit, priors)
     return DurationLine(*cached) if cached else None
 
 
-def expected_duration(image_size: int, *, quick: bool, file_format: str) -> float | None:
+def expected_duration(
+    image_size: int, *, quick: bool, file_format: str, priors: Priors | None = None
+) -> float | None:
     """Seconds an export of `image_size` bytes is expected to take from the submit to the
     end, from past exports alike (`duration_line`); while no line can be fitted, from their
     median `throughput` near this size. None with no history at all."""
-    line = duration_line(quick=quick, file_format=file_format)
+    line = duration_line(quick=quick, file_format=file_format, priors=priors)
     if line is not None:
         seconds = line.at(image_size)
     else:
-        rate = throughput(image_size, quick=quick, file_format=file_format)
+        rate = throughput(image_size, quick=quick, file_format=file_format, priors=priors)
         seconds = image_size / rate if rate else 0.0
     return seconds if seconds > 0 else None  # no export takes no time: that is no prior
 
 
-def throughput(image_size: int, *, quick: bool, file_format: str) -> float | None:
+def throughput(
+    image_size: int, *, quick: bool, file_format: str, priors: Priors | None = None
+) -> float | None:
     """Bytes per second that past exports alike took, from the submit to the end (the
     prior's fallback, see `expected_duration`): the median of the last few succeeded ones
     of the same format (fast or not) within a factor of `THROUGHPUT_BAND` of this size.
     Cached briefly: every poll of every export asks."""
     band = round(math.log2(max(image_size, 1)))
-    key = f"{THROUGHPUT_CACHE_KEY}:{int(quick)}:{file_format}:{band}"
-    rate = cache.get(key)
-    if rate is None:
+
+    def median_rate() -> float:
         points = past_durations(
             THROUGHPUT_SAMPLE,
             quick=quick,
@@ -342,6 +368,7 @@ def throughput(image_size: int, *, quick: bool, file_format: str) -> float | Non
             image_size__lte=2**band * THROUGHPUT_BAND,
         )
         rates = [size / seconds for size, seconds in points]
-        rate = statistics.median(rates) if rates else 0.0
-        cache.set(key, rate, PRIOR_CACHE_SECONDS)
+        return statistics.median(rates) if rates else 0.0
+
+    rate = _prior(f"{THROUGHPUT_CACHE_KEY}:{int(quick)}:{file_format}:{band}", median_rate, priors)
     return float(rate) or None

@@ -58,30 +58,51 @@ def _client(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
+# What a message tells: the export, its owner, its new version.
+Change = tuple[int, int, datetime]
+
+
 def publish(pk: int, owner_id: int, version: datetime, *, created: bool = False) -> None:
     """Tell whoever follows export `pk` (on its channel and its owner's) that it changed,
     or with `created` that it is new (a history page then shows it)."""
-    body: dict[str, object] = {"export": pk, "version": version.isoformat()}
-    if created:
-        body["created"] = True
-    message = json.dumps(body)
+    publish_all([(pk, owner_id, version)], created=created)
+
+
+def publish_all(changes: list[Change], *, created: bool = False) -> None:
+    """`publish` each of `changes`, all in one round trip to Redis."""
     client = _client(settings.REDIS_URL, settings.REDIS_TIMEOUT)
     try:
         with client.pipeline(transaction=False) as pipe:
-            pipe.publish(export_channel(pk), message)
-            pipe.publish(owner_channel(owner_id), message)
+            for pk, owner_id, version in changes:
+                body: dict[str, object] = {"export": pk, "version": version.isoformat()}
+                if created:
+                    body["created"] = True
+                message = json.dumps(body)
+                pipe.publish(export_channel(pk), message)
+                pipe.publish(owner_channel(owner_id), message)
             pipe.execute()
     except redis.RedisError as error:
-        log.warning("export %s: change not pushed (Redis: %s); pages poll", pk, error)
+        names = ", ".join(str(pk) for pk, _, _ in changes)
+        log.warning("export %s: change not pushed (Redis: %s); pages poll", names, error)
 
 
-def on_export_written(sender: type[Export], export: Export, **kwargs: Any) -> None:
+def on_export_written(
+    sender: type[Export], export: Export, together: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
     """Receiver of `export_written`: publish once the write has committed (never for one
-    that is rolled back, which no page must show)."""
+    that is rolled back, which no page must show); a batch's writes (`together`) in one
+    round trip."""
     if not settings.EXPORT_PUSH:
         return
-    pk, owner_id, version = export.pk, export.owner_id, export.updated_at
-    transaction.on_commit(lambda: publish(pk, owner_id, version))
+    change = (export.pk, export.owner_id, export.updated_at)
+    if together is None:
+        transaction.on_commit(lambda: publish_all([change]))
+        return
+    batch: list[Change] | None = together.get("push")
+    if batch is None:
+        batch = together["push"] = []
+        transaction.on_commit(lambda: publish_all(batch))
+    batch.append(change)
 
 
 def on_export_created(export: Export) -> None:

@@ -14,6 +14,7 @@ from ims_portal.exports import workflow
 from ims_portal.exports.models import Export, Status
 from ims_portal.exports.progress import (
     DurationLine,
+    Priors,
     duration_line,
     expected_duration,
     fit_duration,
@@ -239,3 +240,20 @@ def test_an_ended_export_shows_done_and_no_time_left(alice, make_export):
     assert progress.phase == 4 and progress.percent == 100 and progress.remaining is None
     assert progress.time_left == ""
     assert [state for _, state in progress.phases] == ["done"] * 4 + ["current"]
+
+
+def test_a_round_of_polls_asks_the_cache_for_the_prior_once_per_kind_of_export(
+    alice, make_export, monkeypatch
+):
+    for gib, seconds in ((10, 110), (20, 160), (40, 260)):
+        past(make_export, alice, gib, seconds)
+    asked: list[str] = []
+    get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, *args: asked.append(key) or get(key, *args))
+    priors: Priors = {}
+    for gib in (10, 30, 50):  # three polls of one round, of exports alike
+        assert expected_duration(gib * GIB, quick=False, file_format="qcow2", priors=priors)
+    expected_duration(30 * GIB, quick=False, file_format="vmdk", priors=priors)  # no line
+    assert len(asked) == 3  # the qcow2 line, then the vmdk line and its fallback rate
+    expected_duration(30 * GIB, quick=False, file_format="qcow2")  # outside a round
+    assert len(asked) == 4

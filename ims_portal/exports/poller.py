@@ -147,7 +147,7 @@ class Round:
 
     def save(self, *, unless_few: bool = False) -> None:
         """Save the findings waiting, in one batch; with `unless_few`, only once `SAVE_AT`
-        wait or the oldest may have waited `SAVE_EVERY` seconds."""
+        wait or `SAVE_EVERY` seconds have passed since the last save."""
         now = time.monotonic()
         if unless_few and len(self.findings) < SAVE_AT and now - self.saved_at < SAVE_EVERY:
             return
@@ -303,7 +303,7 @@ def poll_claimed(
     pending = start(claim)
     began = renewed = time.monotonic()
     while pending:
-        _, pending = wait(pending, timeout=RENEW_EVERY, return_when=FIRST_COMPLETED)
+        _, pending = wait(pending, timeout=SAVE_EVERY, return_when=FIRST_COMPLETED)
         shared.save(unless_few=True)
         now = time.monotonic()
         room = len(pending) < threads and now - began < ROUND_SECONDS

@@ -1,7 +1,8 @@
 """Export pages told of each change as it commits, instead of asking every two seconds.
 
 Every write of an export row (`Export._write`: transitions, polls' progress, the checks of
-the exported object) publishes, once its transaction has committed, a small message naming
+the exported object; `Export.record_polls`, a round's polls at once, in one round trip to
+Redis for all of them) publishes, once its transaction has committed, a small message naming
 the export and its new `updated_at` on two Redis pub/sub channels: the export's and its
 owner's; so does the creation of an export, marked `created`. An open export page holds a
 Server-Sent Events stream (`views_push.export_events`) that waits on the export's channel and

@@ -25,10 +25,11 @@ runs one round of a chain:
    and one Redis round trip for all of them, rather than a commit and a round trip each); a
    poll that changes the status writes at once, with its audit event.
 3. **More.** While its last claim came back full (more rows are due than it took), a round
-   claims again as soon as fewer of its rows are left to poll than it has threads, so they
-   never wait for the round's slowest poll; it stops claiming after `ROUND_SECONDS`, so
-   that the chain still hands over from message to message. Every claim of a round
-   shares its lease, which outlasts `ROUND_SECONDS` plus the longest poll.
+   claims again as soon as fewer of its rows are left to poll than two per thread, so the
+   threads never run dry while it claims, nor wait for the round's slowest poll; it stops
+   claiming after `ROUND_SECONDS`, so that the chain still hands over from message to
+   message. Every claim of a round shares its lease, which outlasts `ROUND_SECONDS` plus
+   the longest poll.
 4. **Next.** The round sends the next round of its chain: at once if its last claim was
    full, else `TICK` (1 s) later. A due row waits a second at most, plus the time the rows
    claimed before it take.
@@ -279,7 +280,7 @@ def poll_claimed(
 ) -> tuple[bool, bool]:
     """Poll and check every row of `claim` on the poll threads and record each answer; call
     `renew` every `RENEW_EVERY` seconds meanwhile. With `more`, which claims again under
-    the same lease, take more rows whenever fewer than the threads are left and the last
+    the same lease, take more rows whenever fewer than two per thread are left and the last
     claim was full, for `ROUND_SECONDS`. Return whether the slot stayed this round's
     (`renew` never said otherwise) and whether the last claim was full."""
     get_client()  # built once, here, rather than raced for by the threads
@@ -306,7 +307,7 @@ def poll_claimed(
         _, pending = wait(pending, timeout=SAVE_EVERY, return_when=FIRST_COMPLETED)
         shared.save(unless_few=True)
         now = time.monotonic()
-        room = len(pending) < threads and now - began < ROUND_SECONDS
+        room = len(pending) < 2 * threads and now - began < ROUND_SECONDS
         if more is not None and full and held and room:
             taken = more()
             full = taken.full

@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from ims_portal.audit.models import AuditEvent
 from ims_portal.cloud import Job
-from ims_portal.cloud.models import JobStatus
 from ims_portal.exports import poller, push, workflow
 from ims_portal.exports.models import Export, PollChain, Status, TransitionConflict
 from tests.exports.test_push import listening
+from tests.exports.test_workflow import job
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -246,17 +246,7 @@ def test_a_round_whose_slot_was_taken_claims_nothing(alice, make_export):
 
 
 def running_job(progress: float) -> Job:
-    return Job(
-        id="job-1",
-        job_type="imsNativeExportImageJob",
-        status=JobStatus.RUNNING,
-        begin_time=None,
-        end_time=None,
-        error_code="",
-        fail_reason="",
-        progress=progress,
-        current_step="exporting",
-    )
+    return job("RUNNING", progress, "exporting")
 
 
 def claimed_running(make_export, owner, count: int, lease, **fields) -> list[Export]:

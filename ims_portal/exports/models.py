@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -365,11 +365,6 @@ class ExportQuerySet(models.QuerySet["Export"]):
         )
 
 
-# What one poll of a job that goes on learnt, to be saved with others (`Export.record_polls`):
-# the export as the poll loaded it, when its next poll is due, and the changes of its row.
-PollFindings = tuple["Export", datetime, dict[str, Any]]
-
-
 class Export(models.Model):
     """One request to export one image to one OBS object."""
 
@@ -654,64 +649,10 @@ class Export(models.Model):
         and keep the chain going, so a poll re-sent by the reconciler and a late original
         never both do.
         """
-        self._write(
-            self._poll_values(next_due, changes), to=to, guard={"next_poll_at": self.next_poll_at}
-        )
+        changes = {"next_poll_at": next_due, "poll_count": self.poll_count + 1, **changes}
+        self._write(changes, to=to, guard={"next_poll_at": self.next_poll_at})
 
     record_poll.alters_data = True  # type: ignore[attr-defined]
-
-    @staticmethod
-    def record_polls(polls: Sequence[PollFindings]) -> list[Export]:
-        """Save many polls that each learnt only how a job goes on (`(export, next_due,
-        changes)`, as `record_poll` takes them without a move of status) in one transaction
-        of two statements, whatever their number: the rows locked and their guards read,
-        then one UPDATE of those still as their poll loaded them. A row that moved on
-        meanwhile (its status, or its `next_poll_at`: another poll's) is left as it is, as
-        `record_poll` would raise for it. Returns the exports written, as written."""
-        if not polls:
-            return []
-        now = timezone.now()
-        loaded = {export.pk: (export, next_due, changes) for export, next_due, changes in polls}
-        written: list[Export] = []
-        fields: set[str] = set()
-        with transaction.atomic():
-            rows = Export.objects.select_for_update().filter(pk__in=loaded).order_by("pk")
-            for pk, status, next_poll_at in rows.values_list("pk", "status", "next_poll_at"):
-                export, next_due, changes = loaded[pk]
-                if (status, next_poll_at) != (export.status, export.next_poll_at):
-                    continue
-                values = export._kept_progress(
-                    {"updated_at": now, **export._poll_values(next_due, changes)}
-                )
-                for name, value in values.items():
-                    setattr(export, name, value)
-                fields.update(values)
-                written.append(export)
-            Export.objects.bulk_update(written, sorted(fields))
-            # One space for the receivers that act on the batch's writes together.
-            together: dict[str, Any] = {}
-            for export in written:
-                export_written.send(
-                    sender=Export,
-                    export=export,
-                    from_status=export.status,
-                    at=now,
-                    together=together,
-                )
-        return written
-
-    def _poll_values(self, next_due: datetime, changes: dict[str, Any]) -> dict[str, Any]:
-        """What a poll writes on the row: `changes`, the next poll, one more poll counted."""
-        return {"next_poll_at": next_due, "poll_count": self.poll_count + 1, **changes}
-
-    def _kept_progress(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """`changes` with their `progress` as a high-water mark: a later answer that reports
-        less (or nothing) keeps the figure already shown. Only polls write `progress`, and
-        the `next_poll_at` guard lets one poll write at a time, so `self.progress` is the
-        row's as loaded."""
-        if "progress" in changes and self.progress is not None:
-            changes["progress"] = max(self.progress, changes["progress"] or 0.0)
-        return changes
 
     def rearm_poll(self, due: datetime) -> None:
         """Name `due` as the next poll of a followed export whose poll went missing, or
@@ -776,7 +717,12 @@ class Export(models.Model):
         `noted` facts, or another `event` of the export), if the row still has the status
         this object was loaded with and every `guard` value."""
         now = timezone.now()
-        changes = self._kept_progress({"updated_at": now, **changes})
+        changes = {"updated_at": now, **changes}
+        if "progress" in changes and self.progress is not None:
+            # A high-water mark: a later answer that reports less (or nothing) keeps the
+            # figure already shown. Only polls write `progress`, and the `next_poll_at` guard
+            # lets one poll write at a time, so `self.progress` is the row's as loaded.
+            changes["progress"] = max(self.progress, changes["progress"] or 0.0)
         if to is not None:
             to = Status(to)
             if to not in self.rule.next:

@@ -19,11 +19,7 @@ runs one round of a chain:
    `verification.record`): progress, the audit event of a change of status, the push to
    open pages, the lateness metric and the log lines, under the export's own request id.
    Each write is a compare-and-swap on the lease value the claim gave the row, so a poll
-   whose row was taken back meanwhile writes nothing. The polls that learnt only how a job
-   goes on (the most, by far) are saved together by the round's own thread, every
-   `SAVE_EVERY` seconds or `SAVE_AT` polls (`Export.record_polls`: two statements, a commit
-   and one Redis round trip for all of them, rather than a commit and a round trip each); a
-   poll that changes the status writes at once, with its audit event.
+   whose row was taken back meanwhile writes nothing.
 3. **More.** While its last claim came back full (more rows are due than it took), a round
    claims again as soon as fewer of its rows are left to poll than two per thread, so the
    threads never run dry while it claims, nor wait for the round's slowest poll; it stops
@@ -65,7 +61,6 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -87,7 +82,6 @@ from ims_portal.exports.cloud_access import get_client
 from ims_portal.exports.models import (
     Export,
     PollChain,
-    PollFindings,
     Status,
     TransitionConflict,
     Verification,
@@ -106,8 +100,6 @@ HOLD = 10.0
 # round goes on claiming (ROUND_SECONDS) under the lease of its first claim.
 LEASE_MARGIN = 30.0
 ROUND_SECONDS = 10.0  # the longest a round goes on claiming while its claims come back full
-SAVE_EVERY = 0.5  # seconds: the longest a poll's findings wait to be saved with others
-SAVE_AT = 25  # findings saved at once once this many wait
 
 
 def lease_seconds() -> float:
@@ -138,25 +130,9 @@ class Claim:
 @dataclass
 class Round:
     """What the polls of one round share: the figures of the time-left estimate's prior
-    that the round looked up (`progress.Priors`), and the findings of the polls that learnt
-    only how their job goes on, waiting to be saved together (a deque: the poll threads
-    append, the round's thread takes)."""
+    that the round looked up (`progress.Priors`)."""
 
     priors: Priors = field(default_factory=dict)
-    findings: deque[PollFindings] = field(default_factory=deque)
-    saved_at: float = field(default_factory=time.monotonic)
-
-    def save(self, *, unless_few: bool = False) -> None:
-        """Save the findings waiting, in one batch; with `unless_few`, only once `SAVE_AT`
-        wait or `SAVE_EVERY` seconds have passed since the last save."""
-        now = time.monotonic()
-        if unless_few and len(self.findings) < SAVE_AT and now - self.saved_at < SAVE_EVERY:
-            return
-        taken: list[PollFindings] = []
-        while self.findings:
-            taken.append(self.findings.popleft())
-        self.saved_at = now
-        Export.record_polls(taken)
 
 
 def _requested_by() -> Subquery:
@@ -304,8 +280,7 @@ def poll_claimed(
     pending = start(claim)
     began = renewed = time.monotonic()
     while pending:
-        _, pending = wait(pending, timeout=SAVE_EVERY, return_when=FIRST_COMPLETED)
-        shared.save(unless_few=True)
+        _, pending = wait(pending, timeout=RENEW_EVERY, return_when=FIRST_COMPLETED)
         now = time.monotonic()
         room = len(pending) < 2 * threads and now - began < ROUND_SECONDS
         if more is not None and full and held and room:
@@ -314,7 +289,6 @@ def poll_claimed(
             pending |= start(taken)
         if pending and renew is not None and held and now - renewed >= RENEW_EVERY:
             held, renewed = renew(), now
-    shared.save()
     for job in jobs:
         job.result()  # a bug in one poll is raised here, after the others are done
     return held, full
@@ -356,9 +330,8 @@ def _poll_one(export: Export, due: datetime, shared: Round) -> None:
 
 
 def follow(export: Export, shared: Round | None = None) -> None:
-    """Ask the cloud about the export's job once and record the answer, or its absence;
-    in a round (`shared`), with its priors, and adding a finding of progress only to those
-    the round saves together.
+    """Ask the cloud about the export's job once and record the answer, or its absence (in
+    a round, `shared`, with the priors it looked up already).
 
     Raises `TransitionConflict` if the row moved on since it was loaded."""
     try:
@@ -371,10 +344,7 @@ def follow(export: Export, shared: Round | None = None) -> None:
             log.error("export %s: job %s cannot be read: %s", export.pk, export.job_id, error)
             workflow.record_poll_refusal(export, error)
         return
-    if shared is None:
-        workflow.apply_job(export, job)
-    else:
-        workflow.apply_job(export, job, priors=shared.priors, findings=shared.findings)
+    workflow.apply_job(export, job, priors=shared.priors if shared else None)
 
 
 def _check_one(export: Export, due: datetime, shared: Round) -> None:

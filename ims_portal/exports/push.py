@@ -1,8 +1,7 @@
 """Export pages told of each change as it commits, instead of asking every two seconds.
 
 Every write of an export row (`Export._write`: transitions, polls' progress, the checks of
-the exported object; `Export.record_polls`, a round's polls at once, in one round trip to
-Redis for all of them) publishes, once its transaction has committed, a small message naming
+the exported object) publishes, once its transaction has committed, a small message naming
 the export and its new `updated_at` on two Redis pub/sub channels: the export's and its
 owner's; so does the creation of an export, marked `created`. An open export page holds a
 Server-Sent Events stream (`views_push.export_events`) that waits on the export's channel and
@@ -59,51 +58,30 @@ def _client(url: str, timeout: float) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
-# What a message tells: the export, its owner, its new version.
-Change = tuple[int, int, datetime]
-
-
 def publish(pk: int, owner_id: int, version: datetime, *, created: bool = False) -> None:
     """Tell whoever follows export `pk` (on its channel and its owner's) that it changed,
     or with `created` that it is new (a history page then shows it)."""
-    publish_all([(pk, owner_id, version)], created=created)
-
-
-def publish_all(changes: list[Change], *, created: bool = False) -> None:
-    """`publish` each of `changes`, all in one round trip to Redis."""
+    body: dict[str, object] = {"export": pk, "version": version.isoformat()}
+    if created:
+        body["created"] = True
+    message = json.dumps(body)
     client = _client(settings.REDIS_URL, settings.REDIS_TIMEOUT)
     try:
         with client.pipeline(transaction=False) as pipe:
-            for pk, owner_id, version in changes:
-                body: dict[str, object] = {"export": pk, "version": version.isoformat()}
-                if created:
-                    body["created"] = True
-                message = json.dumps(body)
-                pipe.publish(export_channel(pk), message)
-                pipe.publish(owner_channel(owner_id), message)
+            pipe.publish(export_channel(pk), message)
+            pipe.publish(owner_channel(owner_id), message)
             pipe.execute()
     except redis.RedisError as error:
-        names = ", ".join(str(pk) for pk, _, _ in changes)
-        log.warning("export %s: change not pushed (Redis: %s); pages poll", names, error)
+        log.warning("export %s: change not pushed (Redis: %s); pages poll", pk, error)
 
 
-def on_export_written(
-    sender: type[Export], export: Export, together: dict[str, Any] | None = None, **kwargs: Any
-) -> None:
+def on_export_written(sender: type[Export], export: Export, **kwargs: Any) -> None:
     """Receiver of `export_written`: publish once the write has committed (never for one
-    that is rolled back, which no page must show); a batch's writes (`together`) in one
-    round trip."""
+    that is rolled back, which no page must show)."""
     if not settings.EXPORT_PUSH:
         return
-    change = (export.pk, export.owner_id, export.updated_at)
-    if together is None:
-        transaction.on_commit(lambda: publish_all([change]))
-        return
-    batch: list[Change] | None = together.get("push")
-    if batch is None:
-        batch = together["push"] = []
-        transaction.on_commit(lambda: publish_all(batch))
-    batch.append(change)
+    pk, owner_id, version = export.pk, export.owner_id, export.updated_at
+    transaction.on_commit(lambda: publish(pk, owner_id, version))
 
 
 def on_export_created(export: Export) -> None:

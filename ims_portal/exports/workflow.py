@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from ims_portal.cloud import CloudError, Job, Throttled
 from ims_portal.cloud.catalogue import Explanation, Retry, explain
 from ims_portal.cloud.models import JobStatus
 from ims_portal.exports import verification
-from ims_portal.exports.models import Export, PollFindings, Status
+from ims_portal.exports.models import Export, Status
 
 if TYPE_CHECKING:
     from ims_portal.exports.preflight import Finding
@@ -200,15 +199,13 @@ def apply_job(
     now: datetime | None = None,
     *,
     priors: dict[str, Any] | None = None,
-    findings: deque[PollFindings] | None = None,
 ) -> None:
     """Bring the export in line with what the cloud says of its job.
 
     A job that ended ends the export; one that goes on is recorded together with the next
-    poll and the time-left estimate worked out from it, in one write (`Export.record_poll`),
-    or, with `findings` (a round's), added to them to be saved with the round's other
-    polls (`Export.record_polls`) unless its status moves. `priors` are the figures of the
-    estimate's prior a round of polls looked up already (`progress.Priors`).
+    poll and the time-left estimate worked out from it, in one write (`Export.record_poll`).
+    `priors` are the figures of the estimate's prior a round of polls looked up already
+    (`progress.Priors`).
     """
     now = now or timezone.now()
     job_running = job.status == JobStatus.RUNNING
@@ -249,12 +246,8 @@ def apply_job(
 
         starts_running = job_running and export.status == Status.SUBMITTED
         changes = {"poll_refusals": 0, **fields, **eta_fields(export, job.progress, now, priors)}
-        next_due = next_poll_due(export, now)
-        if findings is not None and not starts_running:
-            findings.append((export, next_due, changes))
-        else:
-            to = Status.RUNNING if starts_running else None
-            export.record_poll(next_due, to=to, **changes)
+        to = Status.RUNNING if starts_running else None
+        export.record_poll(next_poll_due(export, now), to=to, **changes)
 
 
 def is_stalled(export: Export, now: datetime | None = None) -> bool:

@@ -4,23 +4,15 @@ one chain at a time, and a round that died leaves nothing claimed for long."""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from collections import deque
 from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from ims_portal.audit.models import AuditEvent
-from ims_portal.cloud import Job
-from ims_portal.exports import poller, push, workflow
+from ims_portal.exports import poller
 from ims_portal.exports.models import Export, PollChain, Status, TransitionConflict
-from tests.exports.test_push import listening
-from tests.exports.test_workflow import job
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -240,116 +232,3 @@ def test_a_round_whose_slot_was_taken_claims_nothing(alice, make_export):
     lapsed = timezone.now() + timedelta(seconds=poller.HOLD + 1)
     assert poller.take_slot(SLOT, "new", "", now=lapsed)
     assert not poller.claim_due(10, chain=SLOT, owner="old")
-
-
-# --- polls saved together ----------------------------------------------------------------
-
-
-def running_job(progress: float) -> Job:
-    return job("RUNNING", progress, "exporting")
-
-
-def claimed_running(make_export, owner, count: int, lease, **fields) -> list[Export]:
-    """`count` running exports as a round's claim leaves them: due at its `lease`."""
-    return [
-        make_export(
-            owner,
-            status=Status.RUNNING,
-            job_id=f"job-{n}",
-            next_poll_at=lease,
-            progress=0.5,
-            poll_count=4,
-            object_name=f"together-{n}.qcow2",
-            **fields,
-        )
-        for n in range(count)
-    ]
-
-
-def findings_of(exports: list[Export], progress: float) -> deque:
-    found: deque = deque()
-    for export in exports:
-        workflow.apply_job(export, running_job(progress), findings=found)
-    return found
-
-
-def test_polls_of_progress_only_are_saved_together_in_the_same_statements_whatever_their_number(
-    alice, make_export, settings
-):
-    settings.EXPORT_PUSH = True
-    lease = timezone.now() + timedelta(minutes=2)
-    statements = []
-    for count in (2, 12):
-        exports = claimed_running(make_export, alice, count, lease, image_name=f"n{count}")
-        found = findings_of(exports, 0.7)
-        assert len(found) == count  # none written yet
-        assert Export.objects.get(pk=exports[0].pk).progress == 0.5
-        pubsub = listening(*(push.export_channel(e.pk) for e in exports))
-        with CaptureQueriesContext(connection) as queries:
-            written = Export.record_polls(list(found))
-        sql = [query["sql"].split()[0] for query in queries.captured_queries]
-        statements.append([word for word in sql if word not in {"BEGIN", "COMMIT"}])
-        assert {e.pk for e in written} == {e.pk for e in exports}
-        for stored in Export.objects.filter(pk__in=[e.pk for e in exports]):
-            assert (stored.progress, stored.poll_count, stored.current_step) == (
-                0.7,
-                5,
-                "exporting",
-            )
-            assert stored.next_poll_at > timezone.now() and stored.next_poll_at != lease
-        told = {json.loads(m["data"])["export"] for m in messages(pubsub, count)}
-        assert told == {e.pk for e in exports}  # each page told once it committed
-        pubsub.close()
-    assert statements == [["SELECT", "UPDATE"]] * 2  # the guards read, one UPDATE
-
-
-def messages(pubsub, count: int) -> list[dict]:
-    """The first `count` messages heard within a few seconds (a subscription's
-    confirmations read as None)."""
-    got: list[dict] = []
-    deadline = time.monotonic() + 5
-    while len(got) < count and time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=0.5)
-        if message is not None:
-            got.append(message)
-    return got
-
-
-def test_a_poll_saved_together_never_overwrites_a_row_that_moved_on(alice, make_export):
-    lease = timezone.now() + timedelta(minutes=2)
-    kept, retaken, ended = claimed_running(make_export, alice, 3, lease)
-    found = findings_of([kept, retaken, ended], 0.4)  # less than the 50% shown
-    Export.objects.filter(pk=retaken.pk).update(next_poll_at=timezone.now())  # taken back
-    Export.objects.get(pk=ended.pk).transition(Status.FAILED)
-    assert [e.pk for e in Export.record_polls(list(found))] == [kept.pk]
-    assert Export.objects.get(pk=kept.pk).progress == 0.5  # a high-water mark
-    assert Export.objects.get(pk=kept.pk).poll_count == 5
-    assert Export.objects.get(pk=retaken.pk).poll_count == 4
-    assert Export.objects.get(pk=ended.pk).status == Status.FAILED
-
-
-def test_a_round_writes_a_change_of_status_at_once_and_saves_progress_together(
-    alice, make_export, monkeypatch
-):
-    exports = due_exports(make_export, alice, 6)
-    batches: list[int] = []
-    record_polls = Export.record_polls
-
-    def counted(polls):
-        batches.append(len(polls))
-        return record_polls(polls)
-
-    monkeypatch.setattr(Export, "record_polls", staticmethod(counted))
-    answers = {e.job_id: running_job(0.3) for e in exports}
-    monkeypatch.setattr(poller.get_client(), "get_job", lambda job_id: answers[job_id])
-    assert poller.poll_due(limit=50) == 6
-    stored = Export.objects.filter(pk__in=[e.pk for e in exports])
-    # Submitted exports whose job runs: each a change of status, audited, written at once.
-    assert {e.status for e in stored} == {Status.RUNNING} and sum(batches) == 0
-    assert AuditEvent.objects.filter(action=Status.RUNNING.rule.action).count() == 6
-
-    stored.update(next_poll_at=timezone.now())
-    answers = {e.job_id: running_job(0.6) for e in exports}
-    assert poller.poll_due(limit=50) == 6
-    assert sum(batches) == 6  # progress only: saved in the round's batches
-    assert {(e.progress, e.poll_count) for e in stored.all()} == {(0.6, 2)}

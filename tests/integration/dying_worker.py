@@ -48,9 +48,9 @@ def wrap_the_poll_round(**kwargs: Any) -> None:
         return claim
 
     def counted(step: Any) -> Any:
-        def step_or_die(export: Any) -> None:
+        def step_or_die(export: Any, *rest: Any) -> None:
             try:
-                step(export)
+                step(export, *rest)
             finally:
                 counter = FOLDER / f"steps-{export.pk}"
                 with counter.open("a") as steps:  # one byte per step, shared by every process

@@ -245,9 +245,13 @@ def apply_job(
         from ims_portal.exports.progress import eta_fields
 
         starts_running = job_running and export.status == Status.SUBMITTED
-        changes = {"poll_refusals": 0, **fields, **eta_fields(export, job.progress, now, priors)}
-        to = Status.RUNNING if starts_running else None
-        export.record_poll(next_poll_due(export, now), to=to, **changes)
+        export.record_poll(
+            next_poll_due(export, now),
+            to=Status.RUNNING if starts_running else None,
+            poll_refusals=0,
+            **fields,
+            **eta_fields(export, job.progress, now, priors),
+        )
 
 
 def is_stalled(export: Export, now: datetime | None = None) -> bool:

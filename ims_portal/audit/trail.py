@@ -10,7 +10,8 @@ reads the true head of the chain and no two events ever claim the same predecess
 - SQLite (development): the settings open every transaction with BEGIN IMMEDIATE, which
   takes the database's write lock at once, so writers are serialised already.
 
-Keep the transactions that record short: the next writer waits for them.
+The lock is held until the caller's transaction ends, and the next writer waits for it:
+record last, just before the commit (as `Export._write` does).
 """
 
 from __future__ import annotations
@@ -94,14 +95,14 @@ def record(
         outcome=str(outcome),
         details=chain.json_safe(_redacted(details)),
     )
-    with transaction.atomic(using=using):
-        _serialise_writers(using)
-        head = AuditEvent.objects.using(using).order_by("-id").values_list("hash", flat=True)
-        event.prev_hash = head.first() or chain.GENESIS
+    event.details_text = chain.canonical_details(event.details)
+    # No savepoint: the event and the change it records commit or roll back together, and
+    # a savepoint's RELEASE would be one more round trip while the lock is held.
+    with transaction.atomic(using=using, savepoint=False):
+        event.prev_hash = _lock_and_read_head(using)
         # Stamped under the lock, so time never runs backwards along the chain (per clock).
         event.at = timezone.now()
         event.hash = chain.digest(chain.values_of(event))
-        event.details_text = chain.canonical_details(event.details)
         event.save(using=using, force_insert=True)
     return event
 
@@ -112,20 +113,29 @@ def _text(value: object, limit: int) -> str:
     return str(value).replace("\x00", "\ufffd")[:limit]
 
 
-def _serialise_writers(using: str) -> None:
+def _lock_and_read_head(using: str) -> str:
+    """Serialise the writers, then read the head of the chain: the hash the new event
+    links to."""
     connection = connections[using]
     if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(AuditEvent._meta.db_table)
+        head_of_chain = f"SELECT hash FROM {table} ORDER BY id DESC LIMIT 1"  # noqa: S608 - the model's table
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-    elif connection.vendor == "sqlite":
+            # Both in one round trip: every one the lock is held over makes the next writer
+            # wait. Each statement of the string takes its own snapshot, so the head is read
+            # only once the lock is granted, and is the last writer's committed event.
+            cursor.execute(f"SELECT pg_advisory_xact_lock(%s); {head_of_chain}", [CHAIN_LOCK_KEY])
+            cursor.nextset()
+            head = cursor.fetchone()
+        return head[0] if head else chain.GENESIS
+    if connection.vendor == "sqlite":
         if connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE":
             raise ImproperlyConfigured(
                 "The audit trail on SQLite needs transaction_mode IMMEDIATE (see settings)."
             )
-    else:
-        raise ImproperlyConfigured(
-            f"The audit trail cannot serialise writers on {connection.vendor}."
-        )
+        latest = AuditEvent.objects.using(using).order_by("-id").values_list("hash", flat=True)
+        return latest.first() or chain.GENESIS
+    raise ImproperlyConfigured(f"The audit trail cannot serialise writers on {connection.vendor}.")
 
 
 def _actor_fields(actor: Actor) -> dict[str, Any]:

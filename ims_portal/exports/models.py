@@ -735,6 +735,26 @@ class Export(models.Model):
             if not rule.in_flight:
                 changes["next_poll_at"] = None
         from_status = Status(self.status)
+        # The audit events are worked out from the row as loaded, and recorded last: the
+        # chain's lock is held from the first of them to the commit (`audit.trail`).
+        events: list[tuple[Action, Outcome | None, dict[str, Any]]] = []
+        if to is not None:
+            events.append(
+                (
+                    to.rule.action,
+                    to.rule.outcome,
+                    {
+                        "from_status": self.status,
+                        "to_status": to,
+                        **self.audit_facts(),
+                        **self._outcome_facts(changes),
+                        **(noted or {}),
+                    },
+                )
+            )
+        if event is not None:
+            action, outcome, details = event
+            events.append((action, outcome, {**self.audit_facts(), **details}))
         with transaction.atomic():
             written = Export.objects.filter(pk=self.pk, status=self.status, **(guard or {})).update(
                 **changes, **({"status": to} if to is not None else {})
@@ -742,33 +762,13 @@ class Export(models.Model):
             if not written:
                 raise TransitionConflict(f"export {self.pk} is no longer as it was loaded")
             if to is not None:
-                record(
-                    actor,
-                    to.rule.action,
-                    self,
-                    outcome=to.rule.outcome,
-                    from_status=self.status,
-                    to_status=to,
-                    **self.audit_facts(),
-                    **self._outcome_facts(changes),
-                    **(noted or {}),
-                )
-            if event is not None:
-                action, outcome, details = event
-                record(
-                    actor,
-                    action,
-                    self,
-                    outcome=outcome or Outcome.SUCCESS,
-                    **self.audit_facts(),
-                    **details,
-                )
-            if to is not None:
                 self.status = to
             for name, value in changes.items():
                 setattr(self, name, value)
             # Listeners (the notifications' outbox) write in this same transaction.
             export_written.send(sender=Export, export=self, from_status=from_status, at=now)
+            for action, outcome, details in events:
+                record(actor, action, self, outcome=outcome or Outcome.SUCCESS, **details)
 
     def status_history(self) -> list[StatusStep]:
         """The export's status changes, oldest first, read from its audit trail: that is

@@ -6,14 +6,17 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from ims_portal.audit import checkpoints
-from ims_portal.audit.models import AuditEvent
+from ims_portal.audit.models import Action, AuditEvent
+from ims_portal.audit.trail import SYSTEM, Target, record
 from tests.audit.helpers import verify
-from tests.portal_fixtures import ROOT
+from tests.portal_fixtures import ROOT, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,3 +146,45 @@ def test_checkpoints_taken_among_the_writers_each_name_a_true_cut_of_the_chain(t
     passed, output = verify("--checkpoints", str(path))
     assert passed, output
     assert f"{len(written)} checkpoints (signed, chained" in output
+
+
+def test_a_writer_that_waited_for_the_lock_links_to_the_event_committed_meanwhile():
+    # The lock and the read of the chain's head go in one round trip: the head must be read
+    # after the lock is granted, not when the statement began to wait for it.
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> AuditEvent:
+        try:
+            with transaction.atomic():
+                event = record(SYSTEM, Action.EXPORT_RUNNING, Target("writer", "1"))
+                held.set()
+                release.wait(timeout=30)
+            return event
+        finally:
+            connection.close()
+
+    def second() -> AuditEvent:
+        try:
+            return record(SYSTEM, Action.EXPORT_RUNNING, Target("writer", "2"))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as threads:
+        earlier = threads.submit(first)
+        assert held.wait(timeout=30)
+        later = threads.submit(second)
+        wait_for(lambda: advisory_lock_waiters() == 1, timeout=30, every=0.05)
+        release.set()
+        assert later.result(timeout=30).prev_hash == earlier.result(timeout=30).hash
+    passed, output = verify()
+    assert passed, output
+
+
+def advisory_lock_waiters() -> int:
+    """How many sessions wait for an advisory lock now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        )
+        return int(cursor.fetchone()[0])

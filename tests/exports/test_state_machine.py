@@ -1,7 +1,8 @@
 """Every status change goes through Export.transition, which refuses illegal and raced moves."""
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from ims_portal.exports.models import (
     REASON_DETAIL,
@@ -127,3 +128,22 @@ def test_the_status_history_comes_from_the_audit_trail_with_what_explains_each_s
         (Status.FAILED, "The bucket is gone."),
     ]
     assert all(step.at for step in steps)
+
+
+@pytest.mark.django_db(transaction=True)  # the write's own transaction, not a savepoint
+def test_a_change_of_status_records_its_audit_event_last_so_the_chain_is_locked_for_the_insert_only(
+    alice, make_export
+):
+    # A failure is told by mail (the outbox writes a delivery): those writes come before the
+    # chain's lock, which is held from there to the commit.
+    export = make_export(alice, status=Status.RUNNING, job_id="job-1")
+    with CaptureQueriesContext(connection) as queries:
+        export.transition(Status.FAILED, error_code="IMG.0001")
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert any("notifications_delivery" in sql for sql in statements), statements
+    locked = next(i for i, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql)
+    after_the_lock = statements[locked + 1 :]
+    assert len(after_the_lock) == 2, after_the_lock
+    assert after_the_lock[0].startswith('INSERT INTO "audit_event"')
+    assert after_the_lock[1] == "COMMIT"

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Django's form templates, for the project's template engine (FORM_RENDERER below).
+    "django.forms",
     "django_htmx",
     "django_ratelimit",
     "rest_framework",
@@ -111,6 +113,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# Forms render with the project's templates, so that templates/django/forms/ can stand in
+# for one of Django's own (the menus: templates/django/forms/widgets/select.html).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # The pages run under a strict CSP: no inline script or style; htmx's own script tag
 # carries the nonce.

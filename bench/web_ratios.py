@@ -306,13 +306,12 @@ def main() -> None:
         for case in cases:
             if case.alone:
                 extra = case.prepare() if callable(case.prepare) else {}
+                headers = {**case.headers, **extra}
                 # Right after the load the server can still be busy with what wrk left
                 # behind (under ASGI, a 5 s run of one connection once got no answer at
                 # all): one answer first, then the timed run.
-                fetch(base + case.path, {**case.headers, **extra})
-                case.alone_runs.append(
-                    wrk(base + case.path, {**case.headers, **extra}, args.duration, 1)
-                )
+                fetch(base + case.path, headers)
+                case.alone_runs.append(wrk(base + case.path, headers, args.duration, 1))
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)

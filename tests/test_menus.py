@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django import forms
-from django.forms.renderers import DjangoTemplates, TemplatesSetting
+from django.forms.renderers import DjangoTemplates, get_default_renderer
 
 from ims_portal.audit.forms import AuditFilterForm
 from ims_portal.exports.forms import HistoryFilterForm
@@ -42,7 +42,8 @@ def menus_of(form: forms.Form) -> dict[str, str]:
 
 
 def test_the_portal_renders_forms_with_its_own_menu_template():
-    origin = TemplatesSetting().get_template(SELECT).template.origin.name
+    # The renderer the settings choose, which every form of the portal gets.
+    origin = get_default_renderer().get_template(SELECT).template.origin.name
     assert Path(origin).is_relative_to(Path(__file__).resolve().parents[1] / "templates"), origin
 
 

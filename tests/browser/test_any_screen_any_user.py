@@ -264,10 +264,14 @@ def notifications_refused(page, world: World) -> None:
 
 def tokens_page_with_a_new_token(page, world: World) -> None:
     from ims_portal.api import tokens
-    from ims_portal.api.models import Scope
+    from ims_portal.api.models import ApiToken, Scope
 
     alice = world.users["alice"]
     tokens.issue(alice, "nightly backup on build-01", Scope.EXPORT, 90)
+    used = tokens.issue(alice, "grafana dashboard", Scope.READ, 30).token
+    ApiToken.objects.filter(pk=used.pk).update(
+        last_used_at=datetime.now(UTC), last_used_ip="2001:db8:85a3::8a2e:370:7334"
+    )
     tokens.revoke(tokens.issue(alice, "old laptop", Scope.READ, 30).token, alice)
     page.goto(world.url + reverse("tokens:list"))
     page.fill("#id_name", "ci pipeline")
